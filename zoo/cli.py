@@ -1,0 +1,303 @@
+"""The ``zoo`` command: ``zoo run``, ``zoo models``, ``zoo report``.
+
+User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import track as rich_track
+from rich.table import Table
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+T = TypeVar("T")
+console = Console(stderr=True, highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except ZooError as error:
+        console.print(f"zoo: error: {error}", markup=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("zoo: interrupted", markup=False)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="Compare object localization and detection models.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--plugins-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also load the plugins in DIR (repeatable; also $ZOO_PLUGINS_DIR)",
+    )
+    common.add_argument("--registry", metavar="PATH", help="the catalogue to use (default: zoo's registry.yaml)")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run models on a dataset and write a report",
+        description="Run models on one dataset with one protocol; write a run folder.",
+    )
+    run.add_argument("--models", default="all", help="all, ids, globs (yolo*) or family:NAME, comma-separated")
+    run.add_argument(
+        "--data",
+        default="shapes",
+        help="shapes[:count=N,size=WxH,seed=N], a COCO .json, a YOLO data.yaml or a VOC folder",
+    )
+    run.add_argument("--images", metavar="DIR", help="folder the dataset's image paths are relative to")
+    run.add_argument("--split", default="val", help="YOLO / VOC split to use (default: val)")
+    run.add_argument("--limit", type=int, metavar="N", help="use only the first N images")
+    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    run.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<date-time>)")
+    run.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="load model ID's weights from PATH (repeatable)",
+    )
+    run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
+    run.add_argument("--iters", type=int, default=30, metavar="N", help="at least N timed batch-1 calls (default 30)")
+    run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
+    run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
+    run.add_argument(
+        "--iou-conf",
+        type=float,
+        default=0.5,
+        metavar="SCORE",
+        help="minimum score of a prediction for the IoU metrics (default 0.5; AP uses all)",
+    )
+    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    run.add_argument(
+        "--no-untrained-speed",
+        dest="untrained_speed",
+        action="store_false",
+        help="do not time models whose weights are missing on an untrained copy",
+    )
+    run.set_defaults(command=cmd_run)
+
+    models = commands.add_parser(
+        "models",
+        parents=[common],
+        help="list the catalogue",
+        description="List the catalogue: family, plugin and weight status of each model.",
+    )
+    models.set_defaults(command=cmd_models)
+
+    report = commands.add_parser(
+        "report",
+        help="rebuild the report of run folders without running any model",
+        description="Rebuild index.html and leaderboard.csv from results.json.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+    report.set_defaults(command=cmd_report)
+    return parser
+
+
+def _track(items: Iterable[T], description: str, total: int) -> Iterable[T]:
+    return rich_track(
+        items, description=description, total=total, console=console, transient=True, disable=not console.is_terminal
+    )
+
+
+def _load_catalogue(args: argparse.Namespace):
+    from zoo.plugins import load_plugins
+    from zoo.registry import DEFAULT_REGISTRY, build_catalogue, load_registry
+
+    plugins = load_plugins(args.plugins_dir)
+    for problem in plugins.problems:
+        console.print(f"zoo: warning: {problem}", markup=False, soft_wrap=True)
+    entries = load_registry(args.registry or DEFAULT_REGISTRY)
+    return plugins, build_catalogue(entries, plugins)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from zoo import context as run_context
+    from zoo.data import load_dataset
+    from zoo.device import check_device
+    from zoo.registry import select
+    from zoo.runfolder import RunFolder
+    from zoo.runner import Settings, evaluate
+
+    for name in ("warmup", "batch_calls"):
+        if getattr(args, name) < 0:
+            raise ZooError(f"--{name.replace('_', '-')} {getattr(args, name)}: give 0 or more")
+    for name in ("iters", "batch"):
+        if getattr(args, name) < 1:
+            raise ZooError(f"--{name} {getattr(args, name)}: give 1 or more")
+    if not 0.0 <= args.iou_conf <= 1.0:
+        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
+    plugins, catalogue = _load_catalogue(args)
+    entries = select(args.models, catalogue)
+    weights = _parse_weights(args.weights, catalogue)
+    try:
+        device = check_device(args.device)
+    except ValueError as error:
+        raise ZooError(str(error)) from None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ZooError(f"--threads {args.threads}: give 1 or more")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
+    for line in dataset.issues.lines():
+        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False, soft_wrap=True)
+    settings = Settings(
+        device=device,
+        warmup=args.warmup,
+        iters=args.iters,
+        batch=args.batch,
+        batch_calls=args.batch_calls,
+        iou_conf=args.iou_conf,
+        untrained_speed=args.untrained_speed,
+        weights=weights,
+    )
+    out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = RunFolder(out)
+    started = time.time()
+    context = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": run_context.command_line(),
+        "zoo_commit": run_context.git_commit(),
+        "settings": {
+            **{k: v for k, v in vars(settings).items() if k != "weights"},
+            "iou_thresholds": list(settings.iou_thresholds),
+            "weights": weights,
+            "models": [entry.id for entry in entries],
+            "data": args.data,
+            "limit": args.limit,
+            "split": args.split if dataset.format in ("yolo", "voc") else None,
+            "predict_batch": 1,
+            "confidence_for_ap": 0.0,
+            "coco_max_dets": 100,
+        },
+        "hardware": run_context.hardware(device),
+        "versions": run_context.versions(),
+        "dataset": dataset.describe(),
+        "entries": {
+            entry.id: {
+                "model": entry.model,
+                "plugin": entry.plugin,
+                "weights": entry.weights,
+                "options": entry.options,
+                "notes": entry.notes,
+            }
+            for entry in entries
+        },
+        "plugin_problems": [str(problem) for problem in plugins.problems],
+    }
+    folder.start(context, dataset.coco_ground_truth())
+    console.print(
+        f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
+        f"{dataset.num_boxes} boxes) → {out}",
+        markup=False,
+    )
+    try:
+        for entry in entries:
+            model_run = evaluate(entry, dataset, plugins, settings, track=_track)
+            folder.add(model_run)
+            _print_result(model_run.result)
+    except KeyboardInterrupt:
+        console.print(f"zoo: interrupted; the models that finished are in {out}", markup=False)
+        return 130
+    finally:
+        folder.finish(
+            {
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "duration_s": round(time.time() - started, 2),
+            }
+        )
+    _print_leaderboard(folder.results)
+    print(out / "index.html")
+    return 0
+
+
+def _parse_weights(values: list[str], catalogue: dict) -> dict[str, str]:
+    weights = {}
+    for value in values:
+        model_id, sep, path = value.partition("=")
+        if not sep or not model_id or not path:
+            raise ZooError(f"--weights {value}: expected ID=PATH")
+        if model_id not in catalogue:
+            raise ZooError(f"--weights {value}: unknown model id {model_id!r}; zoo models lists them")
+        weights[model_id] = path
+    return weights
+
+
+def _print_result(result: dict) -> None:
+    status = result["status"]
+    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
+    reason = f" — {result['reason']}" if result.get("reason") else ""
+    console.print(f"  [{colour}]{status:>10}[/] {result['id']}{reason}", soft_wrap=True)
+
+
+def _print_leaderboard(results: dict) -> None:
+    from zoo.leaderboard import rows
+    from zoo.report import _cell
+
+    columns = ("model", "status", "mean_iou", "map", "map50", "latency_ms_p50", "images_per_s")
+    table = Table(*columns, title="leaderboard")
+    for row in rows(results):
+        table.add_row(*(_cell(row[c]) for c in columns))
+    console.print(table)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from zoo.registry import build_model
+
+    plugins, catalogue = _load_catalogue(args)
+    table = Table("id", "family", "plugin", "weights", "where", title="zoo models")
+    for entry in catalogue.values():
+        try:
+            check = build_model(entry, plugins).check_weights()
+            weights = {"found": f"found: {check.location}", "none": "not needed"}.get(
+                check.state, f"missing: {check.hint or check.location}"
+            )
+        except ZooError as error:
+            weights = f"unavailable: {error}"
+        except Exception as error:  # a plugin's check must not break the listing
+            weights = f"check failed: {type(error).__name__}: {error}"
+        table.add_row(entry.id, entry.family, entry.plugin, weights, entry.where)
+    Console(highlight=False).print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from zoo.leaderboard import write_csv
+    from zoo.report import write_report
+    from zoo.runfolder import read_results
+
+    dirs = [Path(run) for run in args.runs]
+    runs = [read_results(run_dir) for run_dir in dirs]
+    out = Path(args.out) if args.out else dirs[0]
+    out.mkdir(parents=True, exist_ok=True)
+    if len(runs) == 1:
+        write_csv(runs[0], out / "leaderboard.csv")
+    print(write_report(runs, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Everything zoo does with torch devices, imported lazily so a model without torch never pays for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued device work to finish, so a timer around it measures the work and not its launch."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+    elif device == "mps":
+        import torch
+
+        torch.mps.synchronize()
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` if this machine has it, else raise ValueError saying which devices it has."""
+    if device == "cpu":
+        return device
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA device is visible here; use --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("--device mps: MPS is not available here; use --device cpu")
+        return device
+    raise ValueError(f"--device {device}: unknown device; use cpu, cuda, cuda:N or mps")
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """Floating-point operations torch's flop counter sees while ``fn`` runs (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def reset_peak_memory(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: str) -> float | None:
+    """Peak memory torch allocated on ``device`` since the last reset, or None where torch cannot tell."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return None

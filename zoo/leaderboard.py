@@ -1,0 +1,121 @@
+"""The leaderboard: one row per model, derived from ``results.json``. A value not measured is empty, and the row's
+``status`` and ``reason`` say why."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = (
+    "model",
+    "family",
+    "status",
+    "mean_iou",
+    "map",
+    "map50",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "images_per_s",
+    "localized_50",
+    "localized_75",
+    "mean_iou_class_aware",
+    "map75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "ar100",
+    "map_agnostic",
+    "preprocess_ms_p50",
+    "inference_ms_p50",
+    "postprocess_ms_p50",
+    "images_per_s_batch",
+    "batch_size",
+    "params_m",
+    "gflops",
+    "memory_mb",
+    "framework",
+    "weights",
+    "reason",
+)
+
+
+def _get(record: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
+
+
+def row(result: dict[str, Any]) -> dict[str, Any]:
+    """One model's leaderboard row."""
+    accuracy, speed, info = result.get("accuracy", {}), result.get("speed", {}), result.get("info", {})
+    params = info.get("num_params")
+    memory = _get(result, "memory", "device_peak_mb") or _get(result, "memory", "rss_increase_mb")
+    reasons = [result["reason"]] if result.get("reason") else []
+    reasons += [
+        f"{what}: {why}"
+        for what, why in result.get("missing", {}).items()
+        if not (result.get("untrained") and what == "accuracy")
+    ]
+    return {
+        "model": result["id"],
+        "family": result.get("family"),
+        "status": result.get("status"),
+        "mean_iou": _get(accuracy, "localization", "mean_iou"),
+        "map": _get(accuracy, "coco", "map"),
+        "map50": _get(accuracy, "coco", "map50"),
+        "latency_ms_p50": _get(speed, "latency_ms", "total", "median"),
+        "latency_ms_p95": _get(speed, "latency_ms", "total", "p95"),
+        "images_per_s": speed.get("images_per_s"),
+        "localized_50": _get(accuracy, "localization", "localized", "0.5"),
+        "localized_75": _get(accuracy, "localization", "localized", "0.75"),
+        "mean_iou_class_aware": _get(accuracy, "localization_class_aware", "mean_iou"),
+        "map75": _get(accuracy, "coco", "map75"),
+        "map_small": _get(accuracy, "coco", "map_small"),
+        "map_medium": _get(accuracy, "coco", "map_medium"),
+        "map_large": _get(accuracy, "coco", "map_large"),
+        "ar100": _get(accuracy, "coco", "ar100"),
+        "map_agnostic": _get(accuracy, "coco_agnostic", "map"),
+        "preprocess_ms_p50": _get(speed, "latency_ms", "preprocess", "median"),
+        "inference_ms_p50": _get(speed, "latency_ms", "inference", "median"),
+        "postprocess_ms_p50": _get(speed, "latency_ms", "postprocess", "median"),
+        "images_per_s_batch": speed.get("images_per_s_batch"),
+        "batch_size": speed.get("batch_size"),
+        "params_m": params / 1e6 if params is not None else None,
+        "gflops": info.get("gflops"),
+        "memory_mb": memory,
+        "framework": result.get("framework"),
+        "weights": result.get("weights"),
+        "reason": "; ".join(reasons),
+    }
+
+
+def sort_key(item: dict[str, Any]) -> tuple:
+    """Best first: COCO AP, then mean IoU, then speed; models without a number go after those with one."""
+
+    def missing_last(value: Any) -> tuple[bool, float]:
+        absent = value is None or (isinstance(value, float) and math.isnan(value))
+        return (absent, 0.0 if absent else -float(value))
+
+    return (
+        missing_last(item["map"]),
+        missing_last(item["mean_iou"]),
+        missing_last(item["images_per_s"]),
+        item["model"],
+    )
+
+
+def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted((row(result) for result in results["models"]), key=sort_key)
+
+
+def frame(results: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(rows(results), columns=list(COLUMNS))
+
+
+def write_csv(results: dict[str, Any], path: Path) -> None:
+    frame(results).to_csv(path, index=False, float_format="%.6g")

@@ -1,0 +1,70 @@
+"""COCO detection metrics with faster-coco-eval: the same numbers as pycocotools' COCOeval, several times faster."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+
+SUMMARY = (
+    "map",
+    "map50",
+    "map75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "ar1",
+    "ar10",
+    "ar100",
+    "ar_small",
+    "ar_medium",
+    "ar_large",
+)
+"""Names of COCOeval's twelve summary numbers, in its order. -1 there (no ground truth of that kind) is None here."""
+
+
+def coco_metrics(
+    ground_truth: dict[str, Any], results: list[dict[str, Any]], *, class_agnostic: bool = False
+) -> dict[str, Any]:
+    """Evaluate COCO-format ``results`` (``image_id, category_id, bbox [x,y,w,h], score``) against ``ground_truth``.
+
+    Returns the twelve summary numbers and ``per_class`` AP@[.5:.95] by category name. With ``class_agnostic``
+    every box is one class (COCOeval's ``useCats = 0``): how well boxes land, whatever their label.
+    """
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with quiet:
+        gt = COCO(ground_truth)
+        known = {image["id"] for image in ground_truth["images"]}
+        scored = [r for r in results if r["image_id"] in known]
+        evaluator = COCOeval_faster(
+            gt, gt.loadRes(scored) if scored else COCO(), iouType="bbox", print_function=lambda *args: None
+        )
+        if class_agnostic:
+            evaluator.params.useCats = 0
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    metrics: dict[str, Any] = {name: _value(v) for name, v in zip(SUMMARY, evaluator.stats)}
+    if not class_agnostic:
+        metrics["per_class"] = _per_class_ap(evaluator, ground_truth)
+    return metrics
+
+
+def _per_class_ap(evaluator: Any, ground_truth: dict[str, Any]) -> dict[str, float | None]:
+    """AP@[.5:.95] for each category, area 'all', 100 detections: the precision table averaged where defined."""
+    precision = np.asarray(evaluator.eval["precision"])  # [iou thresholds, recall, category, area, max dets]
+    names = {category["id"]: category["name"] for category in ground_truth["categories"]}
+    per_class: dict[str, float | None] = {}
+    for index, category_id in enumerate(evaluator.params.catIds):
+        values = precision[:, :, index, 0, -1]
+        values = values[values > -1]
+        per_class[names[category_id]] = float(values.mean()) if values.size else None
+    return per_class
+
+
+def _value(value: float) -> float | None:
+    return None if value < 0 else float(value)

@@ -1,0 +1,148 @@
+"""`Model`: the one interface every plugin implements — load once, then predict batches of RGB images.
+
+A plugin author writes three small steps — ``preprocess``, ``forward``, ``postprocess`` — and zoo times each one
+the same way for every model (device synchronised around every timer), so the speed split is comparable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from zoo.detections import Detections
+from zoo.device import synchronize
+
+UNTRAINED = "untrained"
+"""The ``weights`` value that asks for the architecture with random weights (zoo uses it to time a model whose
+weights are missing)."""
+
+
+class WeightsUnavailable(Exception):
+    """Raised by `Model.load` when the weights are not on this machine; say where you looked and what to put where."""
+
+
+@dataclass(frozen=True)
+class WeightsCheck:
+    """Where a model looks for its weights and what it found there, without loading them."""
+
+    state: str  # "found", "missing", or "none" (the model has no weights to load)
+    location: str = ""  # the file or folder looked at
+    hint: str = ""  # what to put where when missing
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is: recorded beside every number it produces."""
+
+    num_params: int | None = None
+    input_size: str | None = None  # e.g. "320x320", "shorter side 800 (max 1333)"
+    weights: str | None = None  # identity of what was loaded: enum name, file and hash, hub id
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Seconds spent on one batch in each step of `Model.predict`."""
+
+    preprocess: float
+    inference: float
+    postprocess: float
+
+    @property
+    def total(self) -> float:
+        return self.preprocess + self.inference + self.postprocess
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result of one `Model.predict` call: one `Detections` per input image, and the time each step took."""
+
+    detections: list[Detections]
+    times: StageTimes
+
+
+class Model:
+    """Base class of every model in the zoo.
+
+    Subclass it, set the class attributes, implement ``load``, ``forward`` and ``postprocess`` (and ``preprocess``
+    when the model needs one), then register the class from your plugin's ``register_models`` hook. Options from
+    ``registry.yaml`` arrive as keyword arguments of ``__init__``.
+    """
+
+    name: ClassVar[str] = ""  # the id users select it by
+    family: ClassVar[str] = ""  # rcnn, fast-rcnn, faster-rcnn, ssd, yolo, detr, regressor, ...
+    framework: ClassVar[str] = ""  # the library that runs it: torchvision, ultralytics, transformers, numpy, ...
+    description: ClassVar[str] = ""
+    label_aliases: ClassVar[Mapping[str, str]] = {}  # extra "model label" -> "dataset category" names
+
+    labels: Sequence[str] | None = None
+    """The label space, set by ``load``: ``labels[i]`` names what label ``i`` means. ``None``: class-agnostic."""
+
+    device: str = "cpu"
+
+    def __init__(self, *, weights: str | None = None) -> None:
+        self.weights = weights
+
+    # -- what a plugin implements ------------------------------------------------------------------------------
+
+    def load(self, device: str) -> None:
+        """Load the weights onto ``device`` ("cpu", "cuda", "cuda:1", "mps") and set ``self.labels``.
+
+        Raise `WeightsUnavailable` when the weights are not on this machine; never wait on the network.
+        ``self.weights == UNTRAINED`` asks for the architecture with random weights.
+        """
+
+    def preprocess(self, images: list[np.ndarray]) -> Any:
+        """Turn RGB ``uint8 (H, W, 3)`` images into the model's input. Default: pass them through."""
+        return images
+
+    def forward(self, batch: Any) -> Any:
+        """Run the network on a preprocessed batch."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def postprocess(self, outputs: Any, images: list[np.ndarray]) -> list[Detections]:
+        """Turn raw outputs into one `Detections` per image, in the original image's pixels, at confidence 0."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement postprocess()")
+
+    def info(self) -> ModelInfo:
+        """Describe the loaded model: parameters, native input size, the identity of its weights."""
+        return ModelInfo(weights=self.weights)
+
+    def check_weights(self) -> WeightsCheck:
+        """Say where the weights would be loaded from and whether they are there, without loading them."""
+        return WeightsCheck("none", hint="this model has no weights to load")
+
+    # -- what zoo provides ---------------------------------------------------------------------------------------
+
+    def predict(self, images: list[np.ndarray]) -> Prediction:
+        """Detect objects in a batch of RGB images, timing each step with the device synchronised."""
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        batch = self.preprocess(images)
+        synchronize(self.device)
+        t1 = time.perf_counter()
+        outputs = self.forward(batch)
+        synchronize(self.device)
+        t2 = time.perf_counter()
+        detections = list(self.postprocess(outputs, images))
+        synchronize(self.device)
+        t3 = time.perf_counter()
+        if len(detections) != len(images):
+            raise ValueError(f"postprocess returned {len(detections)} results for a batch of {len(images)} images")
+        for item in detections:
+            if not isinstance(item, Detections):
+                raise ValueError(f"postprocess must return zoo.Detections, got {type(item).__name__}")
+        return Prediction(detections, StageTimes(t1 - t0, t2 - t1, t3 - t2))
+
+    @classmethod
+    def option_names(cls) -> list[str] | None:
+        """The options ``__init__`` accepts besides ``weights`` (None: any), for checking ``registry.yaml``."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return [p.name for p in params if p.name not in ("self", "weights") and p.kind in named]

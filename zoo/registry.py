@@ -1,0 +1,182 @@
+"""``registry.yaml``: the catalogue of named model entries, and choosing among them with ``--models``.
+
+Each entry names a model id registered by a plugin, with the weights and options to build it with. The catalogue
+``--models all`` means is every entry of ``registry.yaml`` plus every model a plugin registers that no entry uses
+(so an installed third-party plugin joins the comparison without editing the file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo.errors import ZooError
+from zoo.model import Model
+from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
+
+DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
+ENTRY_KEYS = ("plugin", "model", "family", "weights", "options", "notes")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model of the catalogue: which registered model to build, with which weights and options."""
+
+    id: str
+    model: str
+    family: str = ""
+    plugin: str = ""
+    weights: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    where: str = ""  # "registry.yaml:12", or the plugin that registered it
+
+
+def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Entry]:
+    """Read ``registry.yaml``; any problem is a `ZooError` naming the file, line and entry."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ZooError(f"{path}: registry not found; pass --registry PATH or restore registry.yaml") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ZooError(f"{path}{line}: not valid YAML ({problem}); fix the syntax there") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ZooError(f"{path}:1: expected a top-level 'models:' mapping of id -> entry; see the README")
+
+    lines = _entry_lines(root)
+    entries = []
+    for entry_id, body in data["models"].items():
+        where = f"{path}:{lines.get(str(entry_id), 1)}"
+        entries.append(_parse_entry(str(entry_id), body, where))
+    return entries
+
+
+def _entry_lines(root: yaml.Node | None) -> dict[str, int]:
+    """Line number of each entry under ``models:``, for error messages."""
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    for key, value in root.value:
+        if key.value == "models" and isinstance(value, yaml.MappingNode):
+            return {k.value: k.start_mark.line + 1 for k, _ in value.value}
+    return {}
+
+
+def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
+    def fail(message: str) -> ZooError:
+        return ZooError(f"{where}: entry {entry_id!r}: {message}")
+
+    if not MODEL_ID.match(entry_id):
+        raise fail("ids may hold only letters, digits, '.', '_' and '-'; rename it")
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise fail(f"expected a mapping of {', '.join(ENTRY_KEYS)}; got {type(body).__name__}")
+    unknown = sorted(set(body) - set(ENTRY_KEYS))
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r}; the keys are {', '.join(ENTRY_KEYS)}")
+    for key in ("plugin", "model", "family", "notes"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise fail(f"{key!r} must be text, got {type(body[key]).__name__}")
+    weights = body.get("weights")
+    if weights is not None and not isinstance(weights, str):
+        raise fail(f"'weights' must be text (a name, a path or 'untrained'), got {type(weights).__name__}")
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise fail(f"'options' must be a mapping of option -> value, got {type(options).__name__}")
+    return Entry(
+        id=entry_id,
+        model=body.get("model") or entry_id,
+        family=body.get("family") or "",
+        plugin=body.get("plugin") or "",
+        weights=weights,
+        options={str(k): v for k, v in options.items()},
+        notes=(body.get("notes") or "").strip(),
+        where=where,
+    )
+
+
+def build_catalogue(entries: list[Entry], plugins: Plugins) -> dict[str, Entry]:
+    """Every registry entry (family filled in from its model class), then the plugins' models no entry uses."""
+    catalogue: dict[str, Entry] = {}
+    for entry in entries:
+        registered = plugins.models.get(entry.model)
+        family = entry.family or (registered.cls.family if registered else "")
+        plugin = entry.plugin or (registered.plugin if registered else "")
+        catalogue[entry.id] = Entry(**{**entry.__dict__, "family": family, "plugin": plugin})
+    used = {entry.model for entry in entries}
+    for model_id, registered in plugins.models.items():
+        if model_id not in used and model_id not in catalogue:
+            catalogue[model_id] = Entry(
+                id=model_id,
+                model=model_id,
+                family=registered.cls.family,
+                plugin=registered.plugin,
+                notes=registered.cls.description,
+                where=f"plugin {registered.plugin!r}",
+            )
+    return catalogue
+
+
+def select(spec: str, catalogue: dict[str, Entry]) -> list[Entry]:
+    """Entries chosen by ``--models``: ``all``, ids, globs (``yolo*``) and ``family:NAME``, comma-separated."""
+    chosen: dict[str, Entry] = {}
+    terms = [term.strip() for term in spec.split(",") if term.strip()]
+    if not terms:
+        raise ZooError("--models is empty; give 'all', ids, globs or family:NAME (zoo models lists them)")
+    for term in terms:
+        if term == "all":
+            matched = list(catalogue)
+        elif term.startswith("family:"):
+            family = term.removeprefix("family:")
+            matched = [i for i, entry in catalogue.items() if entry.family == family]
+            if not matched:
+                families = ", ".join(sorted({e.family for e in catalogue.values() if e.family}))
+                raise ZooError(f"--models {term}: no model of family {family!r}; the families are {families}")
+        elif any(char in term for char in "*?["):
+            matched = fnmatch.filter(catalogue, term)
+            if not matched:
+                raise ZooError(f"--models {term}: the pattern matches no model id; zoo models lists them")
+        elif term in catalogue:
+            matched = [term]
+        else:
+            closest = difflib.get_close_matches(term, list(catalogue), n=3, cutoff=0.4)
+            hint = f"closest: {', '.join(closest)}" if closest else "zoo models lists the ids"
+            raise ZooError(f"--models {term}: unknown model id; {hint}")
+        for model_id in matched:
+            chosen.setdefault(model_id, catalogue[model_id])
+    return [catalogue[model_id] for model_id in catalogue if model_id in chosen]
+
+
+def build_model(entry: Entry, plugins: Plugins, weights: str | None = None) -> Model:
+    """Instantiate the entry's model class with its options; ``weights`` overrides the entry's weights."""
+    registered = plugins.models.get(entry.model)
+    if registered is None:
+        reason = f"no plugin registers model {entry.model!r}"
+        broken = [p for p in plugins.problems if entry.plugin and p.plugin == entry.plugin]
+        if broken:
+            reason += f" ({broken[0]})"
+        elif entry.plugin:
+            reason += f" (plugin {entry.plugin!r} is not installed or does not register it)"
+        raise ZooError(f"{entry.where}: entry {entry.id!r}: {reason}")
+    cls = registered.cls
+    accepted = cls.option_names()
+    for option in entry.options:
+        if accepted is not None and option not in accepted:
+            choices = ", ".join(accepted) or "none"
+            raise ZooError(
+                f"{entry.where}: entry {entry.id!r}: option {option!r} is not accepted by {cls.__name__}"
+                f" (options: {choices})"
+            )
+    return cls(weights=weights if weights is not None else entry.weights, **entry.options)

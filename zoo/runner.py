@@ -1,0 +1,338 @@
+"""Running one model over the shared dataset: load, predict every image, score, time — the same way for all.
+
+The protocol, recorded with every result:
+- predictions at batch 1 and confidence 0, on every image of the dataset, after ``warmup`` untimed calls;
+- latency from those same timed batch-1 calls (topped up by cycling the images to at least ``iters`` calls);
+- throughput at ``batch`` images per call over ``batch_calls`` timed calls, after one untimed one;
+- COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
+A model whose weights are missing is timed on an untrained copy and gets no accuracy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import psutil
+
+from zoo.data import Dataset, Track, no_progress
+from zoo.device import count_flops, peak_memory_mb, reset_peak_memory
+from zoo.errors import ZooError
+from zoo.labels import NO_CLASS, LabelMap, build_label_map
+from zoo.metrics.coco import coco_metrics
+from zoo.metrics.localization import ImagePredictions, LocalizationResult, localization
+from zoo.metrics.speed import speed_record
+from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
+from zoo.plugins import Plugins
+from zoo.registry import Entry, build_model
+
+OK, NO_WEIGHTS, FAILED = "ok", "no-weights", "failed"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the protocol; all of them are written into ``results.json``."""
+
+    device: str = "cpu"
+    warmup: int = 3
+    iters: int = 30
+    batch: int = 8
+    batch_calls: int = 3
+    iou_conf: float = 0.5
+    iou_thresholds: tuple[float, ...] = (0.5, 0.75)
+    untrained_speed: bool = True
+    weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
+
+
+@dataclass
+class ModelRun:
+    """What one model produced: its result record and its predictions in COCO results format."""
+
+    result: dict[str, Any]
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def evaluate(
+    entry: Entry, dataset: Dataset, plugins: Plugins, settings: Settings, track: Track = no_progress
+) -> ModelRun:
+    """Run one catalogue entry end to end; any failure becomes the row's status and reason, never an exception."""
+    result: dict[str, Any] = {
+        "id": entry.id,
+        "model": entry.model,
+        "plugin": entry.plugin,
+        "family": entry.family,
+        "framework": None,
+        "status": OK,
+        "reason": "",
+        "weights": None,
+        "untrained": False,
+        "info": {},
+        "labels": {},
+        "accuracy": {},
+        "speed": {},
+        "memory": {},
+        "missing": {},
+    }
+    run = ModelRun(result)
+    weights = settings.weights.get(entry.id)
+    memory = _PeakMemory(settings.device)
+    try:
+        with memory:
+            model = _load(entry, plugins, settings, weights, result)
+            if model is None:
+                return run
+            images = [image.load() for image in dataset.images[:1]]
+            _describe(model, images[0], result)
+            if result["untrained"]:
+                result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
+                _time_speed(model, dataset, settings, [], result)
+            else:
+                latency = _predict_all(model, dataset, settings, run, track)
+                _time_speed(model, dataset, settings, latency, result)
+    except _Failed:
+        pass
+    finally:
+        result["memory"] = memory.record()
+    return run
+
+
+class _Failed(Exception):
+    """A step failed; the reason is already in the result."""
+
+
+def _fail(result: dict[str, Any], step: str, error: BaseException) -> _Failed:
+    result["status"] = FAILED
+    text = " ".join(str(error).split())
+    result["reason"] = (
+        f"{step} failed: {type(error).__name__}: {text}" if text else f"{step} failed: {type(error).__name__}"
+    )
+    result["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+    return _Failed()
+
+
+def _load(
+    entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: dict[str, Any]
+) -> Model | None:
+    try:
+        model = build_model(entry, plugins, weights)
+    except ZooError as error:
+        result["status"], result["reason"] = FAILED, str(error)
+        return None
+    except Exception as error:
+        raise _fail(result, "building the model", error) from error
+    result["framework"] = model.framework
+    model.device = settings.device
+    started = time.perf_counter()
+    try:
+        model.load(settings.device)
+    except WeightsUnavailable as error:
+        result["status"], result["reason"] = NO_WEIGHTS, " ".join(str(error).split())
+        if not settings.untrained_speed:
+            result["missing"]["speed"] = "weights missing (--no-untrained-speed)"
+            return None
+        try:
+            model = build_model(entry, plugins, UNTRAINED)
+            model.device = settings.device
+            started = time.perf_counter()
+            model.load(settings.device)
+        except Exception as error:
+            result["missing"]["speed"] = f"an untrained copy could not be built: {type(error).__name__}: {error}"
+            return None
+        result["untrained"] = True
+    except Exception as error:
+        raise _fail(result, "load", error) from error
+    result["load_s"] = time.perf_counter() - started
+    return model
+
+
+def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
+    """Record what the loaded model is; FLOPs are counted on one forward pass over the first image."""
+    try:
+        info = asdict(model.info())
+    except Exception as error:
+        raise _fail(result, "info", error) from error
+    result["weights"] = "untrained (random initialisation)" if result["untrained"] else info.pop("weights")
+    info.pop("weights", None)
+    info["labels"] = None if model.labels is None else len(model.labels)
+    try:
+        flops = count_flops(lambda: model.forward(model.preprocess([image])))
+        info["gflops"] = flops / 1e9 if flops else None
+        if not flops:
+            result["missing"]["gflops"] = "torch's flop counter saw no operation (not a torch model)"
+    except Exception as error:
+        info["gflops"] = None
+        result["missing"]["gflops"] = f"flop counting failed: {type(error).__name__}: {error}"
+    info["gflops_image"] = f"{image.shape[1]}x{image.shape[0]}"
+    result["info"] = info
+
+
+def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, track: Track) -> list[StageTimes]:
+    """Predict every image at batch 1, score the predictions, and return the timed calls."""
+    result = run.result
+    label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
+    result["labels"] = {
+        "class_agnostic": model.labels is None,
+        "mapped": label_map.mapped,
+        "unmapped": label_map.unmapped,
+    }
+    images = dataset.images
+    latency: list[StageTimes] = []
+    per_image: dict[int, ImagePredictions] = {}
+    dropped: Counter[str] = Counter()
+    try:
+        first = images[0].load()
+        for _ in range(settings.warmup):
+            model.predict([first])
+        for image in track(images, f"{result['id']}: predicting", len(images)):
+            prediction = model.predict([image.load()])
+            latency.append(prediction.times)
+            detections = prediction.detections[0]
+            categories = (
+                label_map.apply(detections.labels) if model.labels is not None else (np.full(len(detections), NO_CLASS))
+            )
+            if model.labels is not None:
+                for label in detections.labels[categories == NO_CLASS]:
+                    dropped[_label_name(model, int(label))] += 1
+            per_image[image.id] = ImagePredictions(image.id, detections.xyxy, detections.scores, categories)
+            run.predictions += _coco_records(
+                image.id, detections.xyxy, detections.scores, categories, detections.labels, model
+            )
+    except Exception as error:
+        raise _fail(result, "predict", error) from error
+    result["labels"]["predictions"] = len(run.predictions)
+    result["labels"]["dropped"] = dict(dropped.most_common())
+    _score(dataset, settings, run, label_map, per_image)
+    return latency
+
+
+def _score(
+    dataset: Dataset, settings: Settings, run: ModelRun, label_map: LabelMap, per_image: dict[int, ImagePredictions]
+) -> None:
+    result = run.result
+    # score exactly what was written, so a re-scoring of predictions/<id>.json gives the same numbers
+    rounded = {
+        image_id: ImagePredictions(image_id, np.round(p.xyxy, 3), np.round(p.scores, 6), p.category_ids)
+        for image_id, p in per_image.items()
+    }
+    accuracy: dict[str, Any] = {"iou_conf": settings.iou_conf}
+    agnostic = localization(
+        dataset.images, rounded, conf=settings.iou_conf, class_aware=False, thresholds=settings.iou_thresholds
+    )
+    if agnostic is None:
+        result["missing"]["localization"] = "the dataset has no ground-truth boxes"
+    else:
+        accuracy["localization"] = _localization_record(agnostic)
+        accuracy["per_image_iou"] = {str(k): round(v, 6) for k, v in agnostic.per_image.items()}
+    ground_truth = dataset.coco_ground_truth()
+    accuracy["coco_agnostic"] = coco_metrics(ground_truth, run.predictions, class_agnostic=True)
+    if result["labels"]["class_agnostic"]:
+        reason = "the model predicts no classes (class-agnostic)"
+        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
+    elif not label_map.mapped:
+        reason = "none of the model's classes is a dataset category"
+        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
+    else:
+        aware = localization(
+            dataset.images, rounded, conf=settings.iou_conf, class_aware=True, thresholds=settings.iou_thresholds
+        )
+        if aware is not None:
+            accuracy["localization_class_aware"] = _localization_record(aware)
+        accuracy["coco"] = coco_metrics(ground_truth, run.predictions)
+    result["accuracy"] = accuracy
+
+
+def _localization_record(value: LocalizationResult) -> dict[str, Any]:
+    return {
+        "mean_iou": value.mean_iou,
+        "localized": {f"{t:g}": share for t, share in value.localized.items()},
+        "num_gt": value.num_gt,
+    }
+
+
+def _time_speed(
+    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], result: dict[str, Any]
+) -> None:
+    """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput."""
+    cycle = itertools.cycle(dataset.images)
+    try:
+        if not latency:
+            first = dataset.images[0].load()
+            for _ in range(settings.warmup):
+                model.predict([first])
+        while len(latency) < settings.iters:
+            latency.append(model.predict([next(cycle).load()]).times)
+        batched: list[StageTimes] = []
+        if settings.batch > 1 and settings.batch_calls > 0:
+            batch_cycle = itertools.cycle(dataset.images)
+
+            def batch() -> list[np.ndarray]:
+                return [next(batch_cycle).load() for _ in range(settings.batch)]
+
+            model.predict(batch())
+            batched = [model.predict(batch()).times for _ in range(settings.batch_calls)]
+    except Exception as error:
+        raise _fail(result, "timing", error) from error
+    result["speed"] = speed_record(latency, batched, settings.batch, settings.warmup)
+
+
+def _coco_records(
+    image_id: int, xyxy: np.ndarray, scores: np.ndarray, categories: np.ndarray, labels: np.ndarray, model: Model
+) -> list[dict[str, Any]]:
+    records = []
+    for box, score, category, label in zip(xyxy, scores, categories, labels):
+        x1, y1, x2, y2 = (round(float(v), 3) for v in box)
+        records.append(
+            {
+                "image_id": image_id,
+                "category_id": int(category),
+                "bbox": [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)],
+                "score": round(float(score), 6),
+                "label": _label_name(model, int(label)),
+            }
+        )
+    return records
+
+
+def _label_name(model: Model, label: int) -> str:
+    if model.labels is None:
+        return ""
+    return str(model.labels[label]) if 0 <= label < len(model.labels) else f"<label {label} outside label space>"
+
+
+class _PeakMemory:
+    """Peak memory while a model runs: torch's peak allocation on CUDA, else the process's RSS growth (sampled)."""
+
+    def __init__(self, device: str, interval: float = 0.005) -> None:
+        self.device, self.interval = device, interval
+        self.process = psutil.Process()
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> _PeakMemory:
+        reset_peak_memory(self.device)
+        self.start = self.peak = self.process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def record(self) -> dict[str, Any]:
+        device_peak = peak_memory_mb(self.device)
+        record: dict[str, Any] = {"rss_increase_mb": (self.peak - self.start) / 2**20}
+        if device_peak is not None:
+            record["device_peak_mb"] = device_peak
+        return record
