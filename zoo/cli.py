@@ -6,6 +6,7 @@ User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("zoo: interrupted", markup=False)
         return 130
+    except BrokenPipeError:  # `zoo weights | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
         description="List the catalogue: family, plugin and weight status of each model.",
     )
     models.set_defaults(command=cmd_models)
+
+    weights = commands.add_parser(
+        "weights",
+        parents=[common],
+        help="where each model's weights are looked for",
+        description="Per model: where zoo looks for its weights, what it found there, "
+        "and what file to put where when they are missing.",
+    )
+    weights.set_defaults(command=cmd_weights)
 
     report = commands.add_parser(
         "report",
@@ -264,23 +277,41 @@ def _print_leaderboard(results: dict) -> None:
     console.print(table)
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def _weights_checks(args: argparse.Namespace):
+    """Each catalogue entry with its weights check (or the reason there is none), without loading anything."""
+    from zoo.model import WeightsCheck
     from zoo.registry import build_model
 
     plugins, catalogue = _load_catalogue(args)
-    table = Table("id", "family", "plugin", "weights", "where", title="zoo models")
     for entry in catalogue.values():
         try:
             check = build_model(entry, plugins).check_weights()
-            weights = {"found": f"found: {check.location}", "none": "not needed"}.get(
-                check.state, f"missing: {check.hint or check.location}"
-            )
         except ZooError as error:
-            weights = f"unavailable: {error}"
+            check = WeightsCheck("unavailable", hint=str(error))
         except Exception as error:  # a plugin's check must not break the listing
-            weights = f"check failed: {type(error).__name__}: {error}"
-        table.add_row(entry.id, entry.family, entry.plugin, weights, entry.where)
-    Console(highlight=False).print(table)
+            check = WeightsCheck("unavailable", hint=f"check failed: {type(error).__name__}: {error}")
+        yield entry, check
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = [("id", "family", "plugin", "weights")]
+    for entry, check in _weights_checks(args):
+        rows.append((entry.id, entry.family, entry.plugin, {"none": "not needed"}.get(check.state, check.state)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    print("\n`zoo weights` says where each model's weights are looked for and what to put there.")
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    for entry, check in _weights_checks(args):
+        if check.state == "found":
+            print(f"{entry.id}: found {check.location}")
+        elif check.state == "none":
+            print(f"{entry.id}: no weights needed ({check.hint})")
+        else:
+            print(f"{entry.id}: {check.state}: {check.hint}")
     return 0
 
 

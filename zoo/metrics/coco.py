@@ -31,10 +31,18 @@ def coco_metrics(
     """Evaluate COCO-format ``results`` (``image_id, category_id, bbox [x,y,w,h], score``) against ``ground_truth``.
 
     Returns the twelve summary numbers and ``per_class`` AP@[.5:.95] by category name. With ``class_agnostic``
-    every box is one class (COCOeval's ``useCats = 0``): how well boxes land, whatever their label.
+    every box, ground truth and prediction (of a dataset category or not), is one class "object": how well boxes
+    land, whatever their label (the same numbers as COCOeval's ``useCats = 0`` for predictions of known classes).
     """
     from faster_coco_eval import COCO, COCOeval_faster
 
+    if class_agnostic:
+        ground_truth = {
+            **ground_truth,
+            "categories": [{"id": 1, "name": "object"}],
+            "annotations": [{**a, "category_id": 1} for a in ground_truth["annotations"]],
+        }
+        results = [{**r, "category_id": 1} for r in results]
     quiet = contextlib.redirect_stdout(io.StringIO())
     with quiet:
         gt = COCO(ground_truth)
@@ -43,8 +51,6 @@ def coco_metrics(
         evaluator = COCOeval_faster(
             gt, gt.loadRes(scored) if scored else COCO(), iouType="bbox", print_function=lambda *args: None
         )
-        if class_agnostic:
-            evaluator.params.useCats = 0
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()

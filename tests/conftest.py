@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.data import Dataset, load_dataset
+
+SMALL_SHAPES = "shapes:count=6,size=96x80,seed=7"
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Every test runs offline: any attempt to open a connection fails the test loudly."""
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"a test tried to reach the network: {args[:2]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    """No plugins folder from the environment, and torch's cache in a fresh folder."""
+    monkeypatch.delenv("ZOO_PLUGINS_DIR", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+@pytest.fixture
+def shapes() -> Dataset:
+    return load_dataset(SMALL_SHAPES)
+
+
+def save_formats(dataset: Dataset, root: Path) -> dict[str, Path]:
+    """Write ``dataset`` to disk as COCO, YOLO and Pascal VOC; return the path ``--data`` takes for each."""
+    images_dir = root / "images"
+    images_dir.mkdir(parents=True)
+    for image in dataset.images:
+        Image.fromarray(image.load()).save(images_dir / image.file_name)
+
+    coco = root / "instances.json"
+    coco.write_text(json.dumps(dataset.coco_ground_truth()))
+
+    yolo = root / "yolo"
+    (yolo / "images" / "val").mkdir(parents=True)
+    (yolo / "labels" / "val").mkdir(parents=True)
+    names = {c.id: c.name for c in dataset.categories}
+    index = {c.id: i for i, c in enumerate(dataset.categories)}
+    for image in dataset.images:
+        Image.fromarray(image.load()).save(yolo / "images" / "val" / image.file_name)
+        lines = []
+        for (x1, y1, x2, y2), category in zip(image.boxes, image.category_ids):
+            cx, cy = (x1 + x2) / 2 / image.width, (y1 + y2) / 2 / image.height
+            w, h = (x2 - x1) / image.width, (y2 - y1) / image.height
+            lines.append(f"{index[category]} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}")
+        (yolo / "labels" / "val" / image.file_name).with_suffix(".txt").write_text("\n".join(lines))
+    (yolo / "data.yaml").write_text(
+        "path: .\nval: images/val\nnames:\n"
+        + "".join(f"  {i}: {names[c.id]}\n" for i, c in enumerate(dataset.categories))
+    )
+
+    voc = root / "voc"
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "JPEGImages").mkdir(parents=True)
+    for image in dataset.images:
+        Image.fromarray(image.load()).save(voc / "JPEGImages" / image.file_name)
+        objects = "".join(
+            f"<object><name>{names[c]}</name><difficult>0</difficult><bndbox><xmin>{x1 + 1:g}</xmin>"
+            f"<ymin>{y1 + 1:g}</ymin><xmax>{x2:g}</xmax><ymax>{y2:g}</ymax></bndbox></object>"
+            for (x1, y1, x2, y2), c in zip(image.boxes, image.category_ids)
+        )
+        xml = (
+            f"<annotation><filename>{image.file_name}</filename><size><width>{image.width}</width>"
+            f"<height>{image.height}</height><depth>3</depth></size>{objects}</annotation>"
+        )
+        (voc / "Annotations" / f"{Path(image.file_name).stem}.xml").write_text(xml)
+    return {"coco": coco, "yolo": yolo / "data.yaml", "voc": voc}
+
+
+def boxes_by_name(dataset: Dataset) -> list[list[tuple]]:
+    """Each image's ground truth as sorted (category name, rounded box) pairs, to compare across formats."""
+    names = dataset.category_names()
+    return [
+        sorted((names[int(c)], *np.round(box, 3)) for box, c in zip(image.boxes, image.category_ids))
+        for image in dataset.images
+    ]
