@@ -49,8 +49,9 @@ class TorchvisionDetector(zoo.Model):
     framework = "torchvision"
     builder: ClassVar[str]
 
-    def __init__(self, *, weights: str | None = None) -> None:
+    def __init__(self, *, weights: str | None = None, imgsz: int | None = None) -> None:
         super().__init__(weights=weights)
+        self.imgsz = imgsz
         self.module = None
 
     def _enum(self):
@@ -85,6 +86,7 @@ class TorchvisionDetector(zoo.Model):
         kind, source = self._source()
         family, _, keep_all = BUILDERS[self.builder]
         options = {keep_all: 0.0}
+        self.published = None
         self.labels = list(self._enum().DEFAULT.meta["categories"])
         if kind == "enum":
             path = checkpoint_dir() / Path(source.url).name
@@ -95,6 +97,7 @@ class TorchvisionDetector(zoo.Model):
                 )
             module = torchvision.models.get_model(self.builder, weights=source, **options)
             self.labels = list(source.meta["categories"])
+            self.published = source.meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
             self.identity = f"torchvision {source} ({path.name})"
         else:
             module = torchvision.models.get_model(self.builder, weights=None, weights_backbone=None, **options)
@@ -107,7 +110,18 @@ class TorchvisionDetector(zoo.Model):
                 self.identity = f"{source} (sha256 {digest})"
             else:
                 self.identity = zoo.UNTRAINED
+        if self.imgsz is not None:
+            self._resize(module.transform)
         self.module = module.eval().to(device)
+
+    def _resize(self, transform) -> None:
+        """``imgsz``: a fixed square input for SSD; else the shorter side, the longer scaled in proportion."""
+        if getattr(transform, "fixed_size", None):
+            transform.fixed_size = (self.imgsz, self.imgsz)
+            transform.min_size, transform.max_size = (self.imgsz,), self.imgsz
+        else:
+            ratio = transform.max_size / transform.min_size[0]
+            transform.min_size, transform.max_size = (self.imgsz,), round(self.imgsz * ratio)
 
     def info(self) -> zoo.ModelInfo:
         transform = self.module.transform
@@ -116,7 +130,13 @@ class TorchvisionDetector(zoo.Model):
         else:
             size = f"shorter side {transform.min_size[0]}, longer ≤ {transform.max_size}"
         params = sum(p.numel() for p in self.module.parameters())
-        return zoo.ModelInfo(num_params=params, input_size=size, weights=self.identity)
+        return zoo.ModelInfo(
+            num_params=params,
+            input_size=size,
+            weights=self.identity,
+            published_map=self.published / 100 if self.published is not None else None,
+            published_source="torchvision weights metadata, COCO val2017" if self.published is not None else None,
+        )
 
     def preprocess(self, images: list[np.ndarray]):
         import torch

@@ -32,8 +32,18 @@ def test_the_plugin_guide_example_runs(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "guide.py").write_text(code)
     out = tmp_path / "run"
-    status, _, stderr = run_zoo("run", "--plugins-dir", str(tmp_path / "plugins"), "--models", "my-centre",
-                                "--data", SMALL_SHAPES, "--out", str(out), *FAST)
+    status, _, stderr = run_zoo(
+        "run",
+        "--plugins-dir",
+        str(tmp_path / "plugins"),
+        "--models",
+        "my-centre",
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        str(out),
+        *FAST,
+    )
     assert status == 0, stderr
     (row,) = read_results(out)["models"]
     assert row["status"] == "ok" and row["accuracy"]["localization"]["mean_iou"] >= 0

@@ -317,3 +317,49 @@ def test_results_json_never_holds_nan(tmp_path):
     from zoo.runfolder import to_json
 
     assert json.loads(to_json({"a": float("nan"), "b": [float("inf"), 1.0]})) == {"a": None, "b": [None, 1.0]}
+
+
+def test_speed_budget_stops_extra_timing_calls_and_says_so(tmp_path):
+    code, _, stderr = run_zoo(
+        "run",
+        "--models",
+        "reference-blobs",
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        str(tmp_path),
+        "--iters",
+        "50",
+        "--speed-budget",
+        "0",
+        "--batch",
+        "2",
+        "--batch-calls",
+        "4",
+    )
+    assert code == 0, stderr
+    (row,) = read_results(tmp_path)["models"]
+    assert row["speed"]["timed_calls"] == 6, "the dataset pass is always timed; no top-up past the budget"
+    assert row["speed"]["batch_calls"] == 1 and row["speed"]["stopped_by_budget"] is True
+    assert read_results(tmp_path)["context"]["settings"]["speed_budget"] == 0
+
+
+def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_path):
+    code, _, stderr = run_zoo(
+        "run",
+        "--models",
+        "ssdlite320_mobilenet_v3_large,centre-box",
+        "--imgsz",
+        "256",
+        "--data",
+        SMALL_SHAPES,
+        "--limit",
+        "2",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
+    assert code == 0, stderr
+    rows = {row["id"]: row for row in read_results(tmp_path)["models"]}
+    assert rows["ssdlite320_mobilenet_v3_large"]["info"]["input_size"] == "256x256"
+    assert rows["centre-box"]["notes"] == "--imgsz 256 ignored: the model runs only at its native size"

@@ -84,11 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
     run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
     run.add_argument(
+        "--speed-budget",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a slow model stops extra timing calls after this long (default 60; at least 5 calls are timed)",
+    )
+    run.add_argument(
         "--iou-conf",
         type=float,
         default=0.5,
         metavar="SCORE",
         help="minimum score of a prediction for the IoU metrics (default 0.5; AP uses all)",
+    )
+    run.add_argument(
+        "--imgsz",
+        type=int,
+        metavar="PIXELS",
+        help="run every model that allows it at this input size instead of its native one",
     )
     run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     run.add_argument(
@@ -152,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zoo.runfolder import RunFolder
     from zoo.runner import Settings, evaluate
 
-    for name in ("warmup", "batch_calls"):
+    for name in ("warmup", "batch_calls", "speed_budget"):
         if getattr(args, name) < 0:
             raise ZooError(f"--{name.replace('_', '-')} {getattr(args, name)}: give 0 or more")
     for name in ("iters", "batch"):
@@ -167,6 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         device = check_device(args.device)
     except ValueError as error:
         raise ZooError(str(error)) from None
+    if args.imgsz is not None and args.imgsz < 32:
+        raise ZooError(f"--imgsz {args.imgsz}: give at least 32 pixels")
     if args.threads is not None:
         if args.threads < 1:
             raise ZooError(f"--threads {args.threads}: give 1 or more")
@@ -186,6 +201,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         iou_conf=args.iou_conf,
         untrained_speed=args.untrained_speed,
         weights=weights,
+        imgsz=args.imgsz,
+        speed_budget=args.speed_budget,
     )
     out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = RunFolder(out)

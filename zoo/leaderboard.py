@@ -35,7 +35,9 @@ COLUMNS = (
     "batch_size",
     "params_m",
     "gflops",
+    "input_size",
     "memory_mb",
+    "published_map",
     "framework",
     "weights",
     "reason",
@@ -55,7 +57,7 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
     accuracy, speed, info = result.get("accuracy", {}), result.get("speed", {}), result.get("info", {})
     params = info.get("num_params")
     memory = _get(result, "memory", "device_peak_mb") or _get(result, "memory", "rss_increase_mb")
-    reasons = [result["reason"]] if result.get("reason") else []
+    reasons = [text for text in (result.get("reason"), result.get("notes")) if text]
     reasons += [
         f"{what}: {why}"
         for what, why in result.get("missing", {}).items()
@@ -87,6 +89,8 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "batch_size": speed.get("batch_size"),
         "params_m": params / 1e6 if params is not None else None,
         "gflops": info.get("gflops"),
+        "input_size": info.get("input_size"),
+        "published_map": info.get("published_map"),
         "memory_mb": memory,
         "framework": result.get("framework"),
         "weights": result.get("weights"),

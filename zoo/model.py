@@ -42,6 +42,8 @@ class ModelInfo:
     num_params: int | None = None
     input_size: str | None = None  # e.g. "320x320", "shorter side 800 (max 1333)"
     weights: str | None = None  # identity of what was loaded: enum name, file and hash, hub id
+    published_map: float | None = None  # the COCO val2017 box AP its authors publish for these weights, 0..1
+    published_source: str | None = None  # where that number comes from
 
 
 @dataclass(frozen=True)

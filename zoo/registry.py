@@ -159,8 +159,20 @@ def select(spec: str, catalogue: dict[str, Entry]) -> list[Entry]:
     return [catalogue[model_id] for model_id in catalogue if model_id in chosen]
 
 
-def build_model(entry: Entry, plugins: Plugins, weights: str | None = None) -> Model:
-    """Instantiate the entry's model class with its options; ``weights`` overrides the entry's weights."""
+def accepts_option(entry: Entry, plugins: Plugins, option: str) -> bool:
+    """Whether the entry's model class takes ``option`` (False when no plugin registers the model)."""
+    registered = plugins.models.get(entry.model)
+    if registered is None:
+        return False
+    accepted = registered.cls.option_names()
+    return accepted is None or option in accepted
+
+
+def build_model(
+    entry: Entry, plugins: Plugins, weights: str | None = None, options: dict[str, Any] | None = None
+) -> Model:
+    """Instantiate the entry's model class with its options; ``weights`` overrides the entry's weights and
+    ``options`` add to (and override) the entry's options."""
     registered = plugins.models.get(entry.model)
     if registered is None:
         reason = f"no plugin registers model {entry.model!r}"
@@ -172,11 +184,12 @@ def build_model(entry: Entry, plugins: Plugins, weights: str | None = None) -> M
         raise ZooError(f"{entry.where}: entry {entry.id!r}: {reason}")
     cls = registered.cls
     accepted = cls.option_names()
-    for option in entry.options:
+    options = {**entry.options, **(options or {})}
+    for option in options:
         if accepted is not None and option not in accepted:
             choices = ", ".join(accepted) or "none"
             raise ZooError(
                 f"{entry.where}: entry {entry.id!r}: option {option!r} is not accepted by {cls.__name__}"
                 f" (options: {choices})"
             )
-    return cls(weights=weights if weights is not None else entry.weights, **entry.options)
+    return cls(weights=weights if weights is not None else entry.weights, **options)

@@ -2,8 +2,10 @@
 
 The protocol, recorded with every result:
 - predictions at batch 1 and confidence 0, on every image of the dataset, after ``warmup`` untimed calls;
-- latency from those same timed batch-1 calls (topped up by cycling the images to at least ``iters`` calls);
-- throughput at ``batch`` images per call over ``batch_calls`` timed calls, after one untimed one;
+- latency from those same timed batch-1 calls (topped up by cycling the images to at least ``iters`` calls, or
+  until ``speed_budget`` seconds have gone on topping up);
+- throughput at ``batch`` images per call over ``batch_calls`` timed calls (within the same budget), after one
+  untimed one;
 - COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
 A model whose weights are missing is timed on an untrained copy and gets no accuracy.
 """
@@ -30,9 +32,10 @@ from zoo.metrics.localization import ImagePredictions, LocalizationResult, local
 from zoo.metrics.speed import speed_record
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
-from zoo.registry import Entry, build_model
+from zoo.registry import Entry, accepts_option, build_model
 
 OK, NO_WEIGHTS, FAILED = "ok", "no-weights", "failed"
+MIN_TIMED_CALLS = 5
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,12 @@ class Settings:
     iters: int = 30
     batch: int = 8
     batch_calls: int = 3
+    speed_budget: float = 60.0  # seconds a slow model may spend on top-up latency calls, and again on batches
     iou_conf: float = 0.5
     iou_thresholds: tuple[float, ...] = (0.5, 0.75)
     untrained_speed: bool = True
     weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
+    imgsz: int | None = None  # input size override (--imgsz) for the models that take the option "imgsz"
 
 
 @dataclass
@@ -70,6 +75,7 @@ def evaluate(
         "framework": None,
         "status": OK,
         "reason": "",
+        "notes": "",
         "weights": None,
         "untrained": False,
         "info": {},
@@ -119,8 +125,14 @@ def _fail(result: dict[str, Any], step: str, error: BaseException) -> _Failed:
 def _load(
     entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: dict[str, Any]
 ) -> Model | None:
+    options: dict[str, Any] = {}
+    if settings.imgsz is not None:
+        if accepts_option(entry, plugins, "imgsz"):
+            options["imgsz"] = settings.imgsz
+        else:
+            result["notes"] = f"--imgsz {settings.imgsz} ignored: the model runs only at its native size"
     try:
-        model = build_model(entry, plugins, weights)
+        model = build_model(entry, plugins, weights, options)
     except ZooError as error:
         result["status"], result["reason"] = FAILED, str(error)
         return None
@@ -137,7 +149,7 @@ def _load(
             result["missing"]["speed"] = "weights missing (--no-untrained-speed)"
             return None
         try:
-            model = build_model(entry, plugins, UNTRAINED)
+            model = build_model(entry, plugins, UNTRAINED, options)
             model.device = settings.device
             started = time.perf_counter()
             model.load(settings.device)
@@ -178,6 +190,7 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
     result["labels"] = {
         "class_agnostic": model.labels is None,
+        "space": None if model.labels is None else [str(label) for label in model.labels],
         "mapped": label_map.mapped,
         "unmapped": label_map.unmapped,
     }
@@ -258,14 +271,23 @@ def _localization_record(value: LocalizationResult) -> dict[str, Any]:
 def _time_speed(
     model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], result: dict[str, Any]
 ) -> None:
-    """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput."""
+    """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput.
+
+    A slow model stops topping up (and stops its batched calls) once ``speed_budget`` seconds have gone on each,
+    after at least ``MIN_TIMED_CALLS`` latency samples and one timed batch; the counts are recorded.
+    """
     cycle = itertools.cycle(dataset.images)
+    budget_hit = False
     try:
         if not latency:
             first = dataset.images[0].load()
             for _ in range(settings.warmup):
                 model.predict([first])
+        deadline = time.perf_counter() + settings.speed_budget
         while len(latency) < settings.iters:
+            if len(latency) >= MIN_TIMED_CALLS and time.perf_counter() > deadline:
+                budget_hit = True
+                break
             latency.append(model.predict([next(cycle).load()]).times)
         batched: list[StageTimes] = []
         if settings.batch > 1 and settings.batch_calls > 0:
@@ -275,10 +297,16 @@ def _time_speed(
                 return [next(batch_cycle).load() for _ in range(settings.batch)]
 
             model.predict(batch())
-            batched = [model.predict(batch()).times for _ in range(settings.batch_calls)]
+            deadline = time.perf_counter() + settings.speed_budget
+            while len(batched) < settings.batch_calls:
+                if batched and time.perf_counter() > deadline:
+                    budget_hit = True
+                    break
+                batched.append(model.predict(batch()).times)
     except Exception as error:
         raise _fail(result, "timing", error) from error
     result["speed"] = speed_record(latency, batched, settings.batch, settings.warmup)
+    result["speed"]["stopped_by_budget"] = budget_hit
 
 
 def _coco_records(
