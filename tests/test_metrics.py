@@ -163,7 +163,10 @@ def test_coco_metrics_of_no_detections_are_zero_and_missing_sizes_are_none():
         {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
         for a in ground_truth["annotations"]
     ]
-    assert coco_metrics(ground_truth, perfect)["map"] == pytest.approx(1.0)
+    scored = coco_metrics(ground_truth, perfect)
+    assert scored["map"] == pytest.approx(1.0)
+    assert len(scored["pr_curve"]["recall"]) == 101 and scored["pr_curve"]["precision_50"] == [1.0] * 101
+    assert metrics["pr_curve"]["precision"] == [0.0] * 101
 
 
 def test_predictions_without_a_dataset_category_do_not_count_for_class_aware_ap():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,6 +44,7 @@ class ModelInfo:
     weights: str | None = None  # identity of what was loaded: enum name, file and hash, hub id
     published_map: float | None = None  # the COCO val2017 box AP its authors publish for these weights, 0..1
     published_source: str | None = None  # where that number comes from
+    settings: dict[str, Any] = field(default_factory=dict)  # what the library was told: score threshold, NMS, ...
 
 
 @dataclass(frozen=True)

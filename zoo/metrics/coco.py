@@ -55,6 +55,7 @@ def coco_metrics(
         evaluator.accumulate()
         evaluator.summarize()
     metrics: dict[str, Any] = {name: _value(v) for name, v in zip(SUMMARY, evaluator.stats)}
+    metrics["pr_curve"] = _pr_curve(evaluator)
     if not class_agnostic:
         metrics["per_class"] = _per_class_ap(evaluator, ground_truth)
     return metrics
@@ -70,6 +71,27 @@ def _per_class_ap(evaluator: Any, ground_truth: dict[str, Any]) -> dict[str, flo
         values = values[values > -1]
         per_class[names[category_id]] = float(values.mean()) if values.size else None
     return per_class
+
+
+def _pr_curve(evaluator: Any) -> dict[str, list[float | None]]:
+    """Precision at COCO's 101 recall points (area all, 100 detections), averaged over categories: at IoU 0.5,
+    at 0.75, and averaged over 0.5:0.95. None where no category defines it."""
+    precision = np.asarray(evaluator.eval["precision"])[:, :, :, 0, -1]  # [iou thresholds, recall, category]
+    thresholds = np.asarray(evaluator.params.iouThrs)
+
+    def mean_over_categories(values: np.ndarray) -> list[float | None]:
+        masked = np.where(values > -1, values, np.nan)
+        with np.errstate(all="ignore"):
+            means = np.nanmean(masked, axis=-1) if masked.shape[-1] else np.full(masked.shape[0], np.nan)
+        return [None if np.isnan(v) else round(float(v), 6) for v in means]
+
+    at = {f"{t:.2f}": index for index, t in enumerate(thresholds)}
+    return {
+        "recall": [round(float(r), 2) for r in evaluator.params.recThrs],
+        "precision_50": mean_over_categories(precision[at["0.50"]]),
+        "precision_75": mean_over_categories(precision[at["0.75"]]),
+        "precision": mean_over_categories(precision.transpose(1, 0, 2).reshape(precision.shape[1], -1)),
+    }
 
 
 def _value(value: float) -> float | None:

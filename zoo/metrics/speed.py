@@ -45,7 +45,9 @@ def speed_record(
         "timed_calls": len(latency),
         "latency_ms": latency_summary(latency),
         "images_per_s": throughput(latency, 1),
-        "latency_samples_ms": [round(sample.total * 1000.0, 4) for sample in latency],
+        "latency_samples_ms": {
+            stage: [round(getattr(sample, stage) * 1000.0, 4) for sample in latency] for stage in STAGES
+        },
     }
     if batched:
         record["batch_size"] = batch_size
