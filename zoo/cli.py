@@ -105,6 +105,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     run.add_argument(
+        "--force",
+        action="store_true",
+        help="run the selected models again even if this run folder already has their results",
+    )
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a model after this long (default: none)")
+    run.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop a model that makes no progress (loads, or finishes a call) this long (default 600)",
+    )
+    run.add_argument(
+        "--memory-limit",
+        type=float,
+        metavar="GB",
+        help="stop a model whose worker uses more memory (default: 80%% of this machine's)",
+    )
+    run.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="run models in this process instead of one worker process each (faster start, unprotected)",
+    )
+    run.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="let models reach the network during the run (off by default: offline, fail fast)",
+    )
+    run.add_argument(
         "--no-untrained-speed",
         dest="untrained_speed",
         action="store_false",
@@ -161,18 +191,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zoo import context as run_context
     from zoo.data import load_dataset
     from zoo.device import check_device
+    from zoo.isolation import Limits, WorkerSetup
+    from zoo.offline import offline
     from zoo.registry import select
     from zoo.runfolder import RunFolder
-    from zoo.runner import Settings, evaluate
+    from zoo.runner import Settings
 
-    for name in ("warmup", "batch_calls", "speed_budget"):
-        if getattr(args, name) < 0:
-            raise ZooError(f"--{name.replace('_', '-')} {getattr(args, name)}: give 0 or more")
-    for name in ("iters", "batch"):
-        if getattr(args, name) < 1:
-            raise ZooError(f"--{name} {getattr(args, name)}: give 1 or more")
-    if not 0.0 <= args.iou_conf <= 1.0:
-        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
+    _check_numbers(args)
     plugins, catalogue = _load_catalogue(args)
     entries = select(args.models, catalogue)
     weights = _parse_weights(args.weights, catalogue)
@@ -180,11 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device = check_device(args.device)
     except ValueError as error:
         raise ZooError(str(error)) from None
-    if args.imgsz is not None and args.imgsz < 32:
-        raise ZooError(f"--imgsz {args.imgsz}: give at least 32 pixels")
     if args.threads is not None:
-        if args.threads < 1:
-            raise ZooError(f"--threads {args.threads}: give 1 or more")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -198,15 +219,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         iters=args.iters,
         batch=args.batch,
         batch_calls=args.batch_calls,
+        speed_budget=args.speed_budget,
         iou_conf=args.iou_conf,
         untrained_speed=args.untrained_speed,
         weights=weights,
         imgsz=args.imgsz,
-        speed_budget=args.speed_budget,
+        threads=args.threads,
     )
+    memory_gb = args.memory_limit if args.memory_limit is not None else _default_memory_limit()
+    limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
     out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = RunFolder(out)
-    started = time.time()
     context = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": run_context.command_line(),
@@ -214,43 +236,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         "settings": {
             **{k: v for k, v in vars(settings).items() if k != "weights"},
             "iou_thresholds": list(settings.iou_thresholds),
-            "weights": weights,
-            "models": [entry.id for entry in entries],
-            "data": args.data,
-            "limit": args.limit,
             "split": args.split if dataset.format in ("yolo", "voc") else None,
             "predict_batch": 1,
             "confidence_for_ap": 0.0,
             "coco_max_dets": 100,
         },
+        "isolation": {"workers": args.isolation, **vars(limits), "allow_network": args.allow_network},
         "hardware": run_context.hardware(device),
         "versions": run_context.versions(),
         "dataset": dataset.describe(),
-        "entries": {
-            entry.id: {
-                "model": entry.model,
-                "plugin": entry.plugin,
-                "weights": entry.weights,
-                "options": entry.options,
-                "notes": entry.notes,
-            }
-            for entry in entries
-        },
         "plugin_problems": [str(problem) for problem in plugins.problems],
     }
-    folder.start(context, dataset.coco_ground_truth())
+    folder = RunFolder(out)
+    folder.open(context, dataset.coco_ground_truth(), fresh=args.force)
+    setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
     console.print(
         f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
         f"{dataset.num_boxes} boxes) → {out}",
         markup=False,
     )
+    started = time.time()
     try:
-        for entry in entries:
-            model_run = evaluate(entry, dataset, plugins, settings, track=_track)
-            folder.add(model_run)
-            _print_result(model_run.result)
+        with offline(not args.allow_network):
+            for entry in entries:
+                key = {
+                    "entry": {
+                        "model": entry.model,
+                        "plugin": entry.plugin,
+                        "weights": entry.weights,
+                        "options": entry.options,
+                    },
+                    "weights": weights.get(entry.id),
+                }
+                done = None if args.force else folder.finished(entry.id, key)
+                if done is not None:
+                    console.print(
+                        f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False
+                    )
+                    continue
+                model_run = _run_one(entry, dataset, settings, plugins, setup, limits, out, args.isolation)
+                model_run.result["key"] = key
+                model_run.result["entry_notes"] = entry.notes
+                model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                folder.add(model_run)
+                _print_result(model_run.result)
     except KeyboardInterrupt:
-        console.print(f"zoo: interrupted; the models that finished are in {out}", markup=False)
+        console.print(
+            f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
+        )
         return 130
     finally:
         folder.finish(
@@ -262,6 +295,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_leaderboard(folder.results)
     print(out / "index.html")
     return 0
+
+
+def _run_one(entry, dataset, settings, plugins, setup, limits, out: Path, isolated: bool):
+    """One model, in a worker process (default) or in this one, with a progress line while it runs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zoo.isolation import run_in_process, run_isolated
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(entry.id, total=None)
+
+        def report(phase: str, done: int, total: int | None) -> None:
+            progress.update(task, description=f"{entry.id}: {phase}", completed=done, total=total)
+
+        if not isolated:
+            return run_in_process(entry, dataset, settings, plugins, report)
+        return run_isolated(
+            entry, dataset, settings, setup, limits, out / ".work", out / "logs" / f"{entry.id}.log", report
+        )
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Every numeric option in range, before anything is loaded or written."""
+    at_least = {
+        "warmup": 0,
+        "batch_calls": 0,
+        "speed_budget": 0,
+        "iters": 1,
+        "batch": 1,
+        "timeout": 0,
+        "stall_timeout": 0,
+        "memory_limit": 0,
+        "threads": 1,
+        "imgsz": 32,
+    }
+    for name, low in at_least.items():
+        value = getattr(args, name)
+        if value is not None and value < low:
+            unit = " pixels" if name == "imgsz" else ""
+            raise ZooError(f"--{name.replace('_', '-')} {value}: give {low}{unit} or more")
+    if not 0.0 <= args.iou_conf <= 1.0:
+        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
+
+
+def _default_memory_limit() -> float:
+    """80% of this machine's memory: a runaway model is stopped before the system's OOM killer picks a victim."""
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30 * 0.8, 1)
 
 
 def _parse_weights(values: list[str], catalogue: dict) -> dict[str, str]:

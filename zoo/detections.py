@@ -54,3 +54,40 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.xyxy)
+
+
+FAR_OUTSIDE = 0.5
+"""How far past its image a box may reach, as a share of the image's size, before it counts as malformed."""
+
+
+def check_detections(detections: Detections, width: int, height: int, num_labels: int | None) -> tuple[Detections, int]:
+    """Check one image's detections against the image and the model's label space.
+
+    Raises ValueError for output that can only come from a bug — negative width or height (xywh passed as xyxy?),
+    a box far outside the image (coordinates of another image size?), a label outside the label space. Boxes of
+    zero width or height (a box clipped at the image edge) are dropped; their count is returned.
+    """
+    x1, y1, x2, y2 = detections.xyxy.T
+    negative = np.flatnonzero((x2 < x1) | (y2 < y1))
+    if len(negative):
+        box = detections.xyxy[negative[0]].round(2).tolist()
+        raise ValueError(f"{len(negative)} box(es) with negative width or height, e.g. {box}; boxes must be xyxy")
+    margin_x, margin_y = FAR_OUTSIDE * width, FAR_OUTSIDE * height
+    outside = np.flatnonzero((x1 < -margin_x) | (y1 < -margin_y) | (x2 > width + margin_x) | (y2 > height + margin_y))
+    if len(outside):
+        box = detections.xyxy[outside[0]].round(2).tolist()
+        raise ValueError(
+            f"{len(outside)} box(es) far outside the {width}x{height} image, e.g. {box}; are they in the "
+            "original image's pixels?"
+        )
+    if num_labels is not None:
+        bad = np.flatnonzero((detections.labels < 0) | (detections.labels >= num_labels))
+        if len(bad):
+            raise ValueError(
+                f"label {int(detections.labels[bad[0]])} is outside the model's label space (0..{num_labels - 1})"
+            )
+    keep = (x2 > x1) & (y2 > y1)
+    if keep.all():
+        return detections, 0
+    kept = Detections(detections.xyxy[keep], detections.scores[keep], detections.labels[keep])
+    return kept, int((~keep).sum())

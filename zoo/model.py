@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zoo.detections import Detections
+from zoo.detections import Detections, check_detections
 from zoo.device import synchronize
 
 UNTRAINED = "untrained"
@@ -66,6 +66,7 @@ class Prediction:
 
     detections: list[Detections]
     times: StageTimes
+    dropped: int = 0  # boxes of zero width or height removed by the interface check
 
 
 class Model:
@@ -134,12 +135,25 @@ class Model:
         detections = list(self.postprocess(outputs, images))
         synchronize(self.device)
         t3 = time.perf_counter()
+        checked, dropped = self._checked(detections, images)
+        return Prediction(checked, StageTimes(t1 - t0, t2 - t1, t3 - t2), dropped)
+
+    def _checked(self, detections: list[Detections], images: list[np.ndarray]) -> tuple[list[Detections], int]:
+        """The interface check: one `Detections` per image, each valid for its image and the label space."""
         if len(detections) != len(images):
             raise ValueError(f"postprocess returned {len(detections)} results for a batch of {len(images)} images")
-        for item in detections:
+        checked, dropped = [], 0
+        num_labels = None if self.labels is None else len(self.labels)
+        for index, (item, image) in enumerate(zip(detections, images)):
             if not isinstance(item, Detections):
                 raise ValueError(f"postprocess must return zoo.Detections, got {type(item).__name__}")
-        return Prediction(detections, StageTimes(t1 - t0, t2 - t1, t3 - t2))
+            try:
+                item, removed = check_detections(item, image.shape[1], image.shape[0], num_labels)
+            except ValueError as error:
+                raise ValueError(f"image {index} of the batch: {error}") from None
+            checked.append(item)
+            dropped += removed
+        return checked, dropped
 
     @classmethod
     def option_names(cls) -> list[str] | None:

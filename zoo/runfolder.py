@@ -10,13 +10,11 @@ predictions/<id>.json   each model's predictions in COCO results format (categor
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.files import atomic_write, to_json
 from zoo.leaderboard import write_csv
 from zoo.report import write_report
 from zoo.runner import ModelRun
@@ -24,54 +22,52 @@ from zoo.runner import ModelRun
 RESULTS = "results.json"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(_finite(data), indent=1, ensure_ascii=False)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: a value that is not a finite number is written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 class RunFolder:
+    """One comparison: one dataset, one protocol, one machine. Running into a folder that already holds results
+    resumes it — models finished with the same entry and weights are kept, the rest run — and refuses a folder
+    whose dataset, settings or environment differ (``fresh`` replaces its results instead)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         if path.exists() and not path.is_dir():
             raise ZooError(f"--out {path}: exists and is not a folder; choose another path")
-        path.mkdir(parents=True, exist_ok=True)
         self.results: dict[str, Any] = {}
 
-    def start(self, context: dict[str, Any], ground_truth: dict[str, Any]) -> None:
-        self.results = {"context": context, "models": []}
+    def open(self, context: dict[str, Any], ground_truth: dict[str, Any], *, fresh: bool = False) -> None:
+        earlier = read_results(self.path) if (self.path / RESULTS).is_file() else None
+        if earlier is not None:
+            difference = _difference(earlier.get("context", {}), context)
+            if difference and not fresh:
+                raise ZooError(
+                    f"--out {self.path}: holds a run with {difference}; choose another --out, or add --force to "
+                    "replace its results"
+                )
+            if difference:
+                earlier = None
+                for stale in (self.path / "predictions").glob("*.json"):
+                    stale.unlink()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.results = {"context": context, "models": earlier["models"] if earlier else []}
         atomic_write(self.path / "ground_truth.json", json.dumps(ground_truth))
         self._write_summary()
+
+    def finished(self, model_id: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The earlier result of this model with this key, if it finished (ok or no-weights)."""
+        for result in self.results["models"]:
+            if result["id"] == model_id and result.get("key") == _normal(key) and result["status"] in FINISHED:
+                return result
+        return None
 
     def add(self, run: ModelRun) -> None:
         """Write one finished model's predictions, then every summary file again."""
         model_id = run.result["id"]
+        predictions = self.path / "predictions" / f"{model_id}.json"
         if run.predictions:
-            atomic_write(self.path / "predictions" / f"{model_id}.json", json.dumps(run.predictions))
+            atomic_write(predictions, json.dumps(run.predictions))
             run.result["predictions_file"] = f"predictions/{model_id}.json"
-        self.results["models"] = [m for m in self.results["models"] if m["id"] != model_id] + [run.result]
+        else:
+            predictions.unlink(missing_ok=True)
+        self.results["models"] = [m for m in self.results["models"] if m["id"] != model_id] + [_normal(run.result)]
         self._write_summary()
 
     def finish(self, context_updates: dict[str, Any]) -> None:
@@ -82,6 +78,30 @@ class RunFolder:
         atomic_write(self.path / RESULTS, to_json(self.results))
         write_csv(self.results, self.path / "leaderboard.csv")
         write_report([self.results], self.path)
+
+
+FINISHED = ("ok", "no-weights")
+
+
+def _normal(data: Any) -> Any:
+    """``data`` as it reads back from JSON (tuples as lists, NaN as null), so a new value compares to a stored one."""
+    return json.loads(to_json(data))
+
+
+def _difference(earlier: dict[str, Any], now: dict[str, Any]) -> str:
+    """What makes an earlier run incomparable with this one, in words; empty when they can share a folder."""
+    earlier, now = _normal(earlier), _normal(now)
+    old_print = earlier.get("dataset", {}).get("fingerprint")
+    new_print = now["dataset"]["fingerprint"]
+    if old_print != new_print:
+        return f"another dataset (fingerprint {old_print}, now {new_print})"
+    for part in ("settings", "hardware", "versions"):
+        old, new = earlier.get(part, {}), now[part]
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            first = changed[0]
+            return f"other {part} ({first}: {old.get(first)!r}, now {new.get(first)!r})"
+    return ""
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:

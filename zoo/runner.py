@@ -17,13 +17,14 @@ import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import psutil
 
-from zoo.data import Dataset, Track, no_progress
+from zoo.data import Dataset
 from zoo.device import count_flops, peak_memory_mb, reset_peak_memory
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
@@ -34,8 +35,15 @@ from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
 
-OK, NO_WEIGHTS, FAILED = "ok", "no-weights", "failed"
+OK, NO_WEIGHTS, FAILED, TIMEOUT = "ok", "no-weights", "failed", "timeout"
 MIN_TIMED_CALLS = 5
+
+Report = Callable[[str, int, "int | None"], None]
+"""Progress: ``report(phase, done, total)`` after every step (the isolation layer also uses it as a heartbeat)."""
+
+
+def no_report(phase: str, done: int, total: int | None) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Settings:
     untrained_speed: bool = True
     weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
     imgsz: int | None = None  # input size override (--imgsz) for the models that take the option "imgsz"
+    threads: int | None = None  # torch CPU threads (--threads); None: torch's default
 
 
 @dataclass
@@ -64,10 +73,37 @@ class ModelRun:
 
 
 def evaluate(
-    entry: Entry, dataset: Dataset, plugins: Plugins, settings: Settings, track: Track = no_progress
+    entry: Entry, dataset: Dataset, plugins: Plugins, settings: Settings, report: Report = no_report
 ) -> ModelRun:
     """Run one catalogue entry end to end; any failure becomes the row's status and reason, never an exception."""
-    result: dict[str, Any] = {
+    result = blank_result(entry)
+    run = ModelRun(result)
+    weights = settings.weights.get(entry.id)
+    memory = _PeakMemory(settings.device)
+    try:
+        with memory:
+            report("loading", 0, None)
+            model = _load(entry, plugins, settings, weights, result)
+            if model is None:
+                return run
+            images = [image.load() for image in dataset.images[:1]]
+            _describe(model, images[0], result)
+            if result["untrained"]:
+                result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
+                _time_speed(model, dataset, settings, [], result, report)
+            else:
+                latency = _predict_all(model, dataset, settings, run, report)
+                _time_speed(model, dataset, settings, latency, result, report)
+    except _Failed:
+        pass
+    finally:
+        result["memory"] = memory.record()
+    return run
+
+
+def blank_result(entry: Entry) -> dict[str, Any]:
+    """The result record of one model before anything is measured: every number missing."""
+    return {
         "id": entry.id,
         "model": entry.model,
         "plugin": entry.plugin,
@@ -85,27 +121,6 @@ def evaluate(
         "memory": {},
         "missing": {},
     }
-    run = ModelRun(result)
-    weights = settings.weights.get(entry.id)
-    memory = _PeakMemory(settings.device)
-    try:
-        with memory:
-            model = _load(entry, plugins, settings, weights, result)
-            if model is None:
-                return run
-            images = [image.load() for image in dataset.images[:1]]
-            _describe(model, images[0], result)
-            if result["untrained"]:
-                result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
-                _time_speed(model, dataset, settings, [], result)
-            else:
-                latency = _predict_all(model, dataset, settings, run, track)
-                _time_speed(model, dataset, settings, latency, result)
-    except _Failed:
-        pass
-    finally:
-        result["memory"] = memory.record()
-    return run
 
 
 class _Failed(Exception):
@@ -184,7 +199,7 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
     result["info"] = info
 
 
-def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, track: Track) -> list[StageTimes]:
+def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report) -> list[StageTimes]:
     """Predict every image at batch 1, score the predictions, and return the timed calls."""
     result = run.result
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
@@ -198,12 +213,16 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
     latency: list[StageTimes] = []
     per_image: dict[int, ImagePredictions] = {}
     dropped: Counter[str] = Counter()
+    zero_size = 0
     try:
         first = images[0].load()
-        for _ in range(settings.warmup):
+        for call in range(settings.warmup):
             model.predict([first])
-        for image in track(images, f"{result['id']}: predicting", len(images)):
+            report("warm-up", call + 1, settings.warmup)
+        for done, image in enumerate(images, start=1):
             prediction = model.predict([image.load()])
+            report("predicting", done, len(images))
+            zero_size += prediction.dropped
             latency.append(prediction.times)
             detections = prediction.detections[0]
             categories = (
@@ -220,6 +239,8 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
         raise _fail(result, "predict", error) from error
     result["labels"]["predictions"] = len(run.predictions)
     result["labels"]["dropped"] = dict(dropped.most_common())
+    result["labels"]["zero_size_boxes_dropped"] = zero_size
+    report("scoring", 0, None)
     _score(dataset, settings, run, label_map, per_image)
     return latency
 
@@ -269,7 +290,12 @@ def _localization_record(value: LocalizationResult) -> dict[str, Any]:
 
 
 def _time_speed(
-    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], result: dict[str, Any]
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    latency: list[StageTimes],
+    result: dict[str, Any],
+    report: Report,
 ) -> None:
     """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput.
 
@@ -281,14 +307,16 @@ def _time_speed(
     try:
         if not latency:
             first = dataset.images[0].load()
-            for _ in range(settings.warmup):
+            for call in range(settings.warmup):
                 model.predict([first])
+                report("warm-up", call + 1, settings.warmup)
         deadline = time.perf_counter() + settings.speed_budget
         while len(latency) < settings.iters:
             if len(latency) >= MIN_TIMED_CALLS and time.perf_counter() > deadline:
                 budget_hit = True
                 break
             latency.append(model.predict([next(cycle).load()]).times)
+            report("timing", len(latency), settings.iters)
         batched: list[StageTimes] = []
         if settings.batch > 1 and settings.batch_calls > 0:
             batch_cycle = itertools.cycle(dataset.images)
@@ -297,12 +325,14 @@ def _time_speed(
                 return [next(batch_cycle).load() for _ in range(settings.batch)]
 
             model.predict(batch())
+            report("batch timing", 0, settings.batch_calls)
             deadline = time.perf_counter() + settings.speed_budget
             while len(batched) < settings.batch_calls:
                 if batched and time.perf_counter() > deadline:
                     budget_hit = True
                     break
                 batched.append(model.predict(batch()).times)
+                report("batch timing", len(batched), settings.batch_calls)
     except Exception as error:
         raise _fail(result, "timing", error) from error
     result["speed"] = speed_record(latency, batched, settings.batch, settings.warmup)

@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from zoo.files import atomic_write
 from zoo.leaderboard import COLUMNS, rows
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -58,8 +59,6 @@ def render(runs: list[dict[str, Any]]) -> str:
 
 
 def write_report(runs: list[dict[str, Any]], out_dir: Path) -> Path:
-    from zoo.runfolder import atomic_write
-
     path = out_dir / "index.html"
     atomic_write(path, render(runs))
     return path

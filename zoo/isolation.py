@@ -1,0 +1,206 @@
+"""Each model in its own worker process, so an exception, a crash, a hang or a runaway allocation costs that
+model's row and nothing else.
+
+The parent starts a fresh (spawned) worker per model, watches it — progress messages as heartbeats, a timeout for
+the whole model, a stall timeout between steps, a memory cap on the worker's resident memory — and turns whatever
+happens into a result: the worker's own, or a ``failed`` / ``timeout`` row with the cause and the tail of the
+worker's log (``logs/<id>.log`` in the run folder).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import multiprocessing
+import os
+import queue as queue_module
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from zoo.data import Dataset
+from zoo.files import atomic_write, to_json
+from zoo.registry import Entry
+from zoo.runner import FAILED, TIMEOUT, ModelRun, Report, Settings, blank_result, evaluate
+
+POLL_SECONDS = 0.05
+LOG_TAIL_LINES = 12
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a worker may use before it is stopped."""
+
+    timeout: float | None = None  # seconds for the whole model (None: no limit)
+    stall_timeout: float | None = 600.0  # seconds without progress: loading, or one predict call
+    memory_gb: float | None = None  # resident memory of the worker
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """Everything a worker needs to rebuild the parent's world: plugins are loaded again from the same places."""
+
+    plugin_dirs: tuple[str, ...]
+    allow_network: bool = False
+
+
+def run_isolated(
+    entry: Entry,
+    dataset: Dataset,
+    settings: Settings,
+    setup: WorkerSetup,
+    limits: Limits,
+    work_dir: Path,
+    log_path: Path,
+    report: Report,
+) -> ModelRun:
+    """Evaluate ``entry`` in a worker process; always returns a `ModelRun`, whatever the worker does."""
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    result_path = work_dir / f"{entry.id}.json"
+    result_path.unlink(missing_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    process = context.Process(
+        target=_worker,
+        args=(entry, dataset, settings, setup, str(result_path), str(log_path), messages),
+        name=f"zoo-{entry.id}",
+        daemon=True,
+    )
+    process.start()
+    started = last_progress = time.monotonic()
+    stopped: tuple[str, str] | None = None  # (status, reason) when the parent stopped the worker
+    try:
+        while process.is_alive() or not messages.empty():
+            try:
+                report(*messages.get(timeout=POLL_SECONDS))
+                last_progress = time.monotonic()
+                continue
+            except queue_module.Empty:
+                pass
+            except Exception:  # a message cut off by a dying worker
+                pass
+            if not process.is_alive():
+                break
+            stopped = _over_limit(process, limits, started, last_progress)
+            if stopped:
+                _stop(process)
+                break
+    except BaseException:  # Ctrl-C: stop the worker, then let the caller keep what finished
+        _stop(process)
+        raise
+    finally:
+        process.join(timeout=30)
+        messages.close()
+        messages.cancel_join_thread()
+
+    if stopped is None and process.exitcode == 0 and result_path.is_file():
+        data = json.loads(result_path.read_text(encoding="utf-8"))
+        result_path.unlink()
+        return ModelRun(data["result"], data["predictions"])
+    result = blank_result(entry)
+    result["status"], reason = stopped or (FAILED, _exit_reason(process.exitcode))
+    tail = _log_tail(log_path)
+    result["reason"] = f"{reason}; log: {log_path.name}" + (f" (last lines: {tail})" if tail else "")
+    result["log_tail"] = tail
+    return ModelRun(result)
+
+
+def _over_limit(process: Any, limits: Limits, started: float, last_progress: float) -> tuple[str, str] | None:
+    now = time.monotonic()
+    if limits.timeout is not None and now - started > limits.timeout:
+        return TIMEOUT, f"stopped after {limits.timeout:g} s, the per-model --timeout"
+    if limits.stall_timeout is not None and now - last_progress > limits.stall_timeout:
+        return TIMEOUT, f"no progress for {limits.stall_timeout:g} s (--stall-timeout): hung?"
+    if limits.memory_gb is not None:
+        try:
+            resident = psutil.Process(process.pid).memory_info().rss / 2**30
+        except psutil.Error:
+            return None
+        if resident > limits.memory_gb:
+            return FAILED, f"stopped using {resident:.1f} GB of memory, over --memory-limit {limits.memory_gb:g} GB"
+    return None
+
+
+def _stop(process: Any) -> None:
+    """Ask the worker to stop, then make sure it does."""
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=5)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "the worker did not finish"
+    if exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        if name == "SIGKILL":
+            return "the worker was killed (SIGKILL: out of memory?)"
+        return f"the worker crashed ({name})"
+    if exitcode == 0:
+        return "the worker ended without a result"
+    return f"the worker exited with status {exitcode} before finishing"
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)[-1500:]
+
+
+def _worker(
+    entry: Entry,
+    dataset: Dataset,
+    settings: Settings,
+    setup: WorkerSetup,
+    result_path: str,
+    log_path: str,
+    messages: Any,
+) -> None:
+    """The worker's main: output to the model's log, offline unless allowed, seeded, then one `evaluate`."""
+    log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    faulthandler.enable(log)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if not setup.allow_network:
+        from zoo.offline import block_network
+
+        block_network()
+    _seed(settings)
+    from zoo.plugins import load_plugins
+
+    plugins = load_plugins(setup.plugin_dirs)
+    run = evaluate(entry, dataset, plugins, settings, report=lambda *message: messages.put(message))
+    atomic_write(Path(result_path), to_json({"result": run.result, "predictions": run.predictions}, indent=None))
+
+
+def _seed(settings: Settings) -> None:
+    """Same inputs, same numbers: fixed seeds (an untrained copy's random weights too) and thread count."""
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+
+
+def run_in_process(entry: Entry, dataset: Dataset, settings: Settings, plugins: Any, report: Report) -> ModelRun:
+    """The same evaluation without a worker (``--no-isolation``): faster to start, easier to debug, unprotected."""
+    _seed(settings)
+    return evaluate(entry, dataset, plugins, settings, report=report)
