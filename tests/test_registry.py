@@ -143,3 +143,17 @@ def test_plugin_models_outside_the_registry_join_the_catalogue():
     assert catalogue["mine"] == Entry(
         id="mine", model="mine", family="custom", plugin="Extra-0", notes="d", where="plugin 'Extra-0'"
     )
+
+
+def test_all_with_another_registry_adds_only_the_models_of_plugins_you_added(tmp_path):
+    import zoo
+
+    class Added:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(type("Mine", (zoo.Model,), {"name": "mine", "family": "custom"}))
+
+    entries = load_registry(write(tmp_path, "models:\n  reference-blobs: {}\n"))
+    catalogue = build_catalogue(entries, load_plugins(extra=[Added()]))
+    assert [entry.id for entry in select("all", catalogue)] == ["reference-blobs", "mine"]
+    assert [entry.id for entry in select("ssd300_vgg16", catalogue)] == ["ssd300_vgg16"], "shipped models by id"

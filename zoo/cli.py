@@ -22,7 +22,7 @@ from zoo import __version__
 from zoo.errors import ZooError
 
 T = TypeVar("T")
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.command(args)
     except ZooError as error:
-        console.print(f"zoo: error: {error}", markup=False, soft_wrap=True)
+        console.print(f"zoo: error: {error}", markup=False)
         return 2
     except KeyboardInterrupt:
         console.print("zoo: interrupted", markup=False)
@@ -182,7 +182,7 @@ def _load_catalogue(args: argparse.Namespace):
 
     plugins = load_plugins(args.plugins_dir)
     for problem in plugins.problems:
-        console.print(f"zoo: warning: {problem}", markup=False, soft_wrap=True)
+        console.print(f"zoo: warning: {problem}", markup=False)
     entries = load_registry(args.registry or DEFAULT_REGISTRY)
     return plugins, build_catalogue(entries, plugins)
 
@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
     for line in dataset.issues.lines():
-        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False, soft_wrap=True)
+        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
     settings = Settings(
         device=device,
         warmup=args.warmup,
@@ -363,7 +363,7 @@ def _print_result(result: dict) -> None:
     status = result["status"]
     colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
     reason = f" — {result['reason']}" if result.get("reason") else ""
-    console.print(f"  [{colour}]{status:>10}[/] {result['id']}{reason}", soft_wrap=True)
+    console.print(f"  [{colour}]{status:>10}[/] {result['id']}{reason}")
 
 
 def _print_leaderboard(results: dict) -> None:

@@ -156,7 +156,10 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    # faulthandler ends a crash report with a long list of loaded extension modules: not the cause
+    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Extension modules")]
+    fatal = [i for i, line in enumerate(kept) if line.startswith("Fatal Python error")]
+    kept = kept[fatal[-1] : fatal[-1] + lines] if fatal else kept[-lines:]
     return " | ".join(kept)[-1500:]
 
 

@@ -58,6 +58,7 @@ class Plugins:
     models: dict[str, RegisteredModel] = field(default_factory=dict)
     problems: list[PluginProblem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # plugin name -> where it came from
+    builtin: set[str] = field(default_factory=set)  # names of the plugins that ship in zoo's plugins/
 
 
 def load_plugins(
@@ -82,6 +83,7 @@ def load_plugins(
     dirs += [Path(d) for d in env_dirs] + [Path(d) for d in plugin_dirs]
     for directory in dirs:
         _load_directory(plugins, directory)
+    plugins.builtin = {name for name, source in plugins.sources.items() if _inside(source, BUILTIN_PLUGINS_DIR)}
     for index, plugin in enumerate(extra):
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{index}"
         _register(plugins, plugin, name, "given directly")
@@ -191,6 +193,10 @@ def _add_model(plugins: Plugins, cls: type[Model], plugin: str) -> None:
         )
         return
     plugins.models[cls.name] = RegisteredModel(cls, plugin)
+
+
+def _inside(source: str, directory: Path) -> bool:
+    return Path(source).resolve().is_relative_to(directory.resolve())
 
 
 def _one_line(error: BaseException) -> str:

@@ -1,8 +1,9 @@
 """``registry.yaml``: the catalogue of named model entries, and choosing among them with ``--models``.
 
-Each entry names a model id registered by a plugin, with the weights and options to build it with. The catalogue
-``--models all`` means is every entry of ``registry.yaml`` plus every model a plugin registers that no entry uses
-(so an installed third-party plugin joins the comparison without editing the file).
+Each entry names a model id registered by a plugin, with the weights and options to build it with. ``--models all``
+means every entry of ``registry.yaml`` plus every model that a plugin you added (an entry point, ``--plugins-dir``)
+registers and no entry uses — so a third-party plugin joins the comparison without editing the file. Models of the
+plugins shipped in ``plugins/`` that the registry does not list can still be chosen by id.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Entry:
     options: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
+    in_all: bool = True  # whether --models all includes it
 
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Entry]:
@@ -125,6 +127,7 @@ def build_catalogue(entries: list[Entry], plugins: Plugins) -> dict[str, Entry]:
                 plugin=registered.plugin,
                 notes=registered.cls.description,
                 where=f"plugin {registered.plugin!r}",
+                in_all=registered.plugin not in plugins.builtin,
             )
     return catalogue
 
@@ -137,7 +140,7 @@ def select(spec: str, catalogue: dict[str, Entry]) -> list[Entry]:
         raise ZooError("--models is empty; give 'all', ids, globs or family:NAME (zoo models lists them)")
     for term in terms:
         if term == "all":
-            matched = list(catalogue)
+            matched = [model_id for model_id, entry in catalogue.items() if entry.in_all]
         elif term.startswith("family:"):
             family = term.removeprefix("family:")
             matched = [i for i, entry in catalogue.items() if entry.family == family]
