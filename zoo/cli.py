@@ -64,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--models", default="all", help="all, ids, globs (yolo*) or family:NAME, comma-separated")
     run.add_argument(
         "--data",
-        default="shapes",
-        help="shapes[:count=N,size=WxH,seed=N], a COCO .json, a YOLO data.yaml or a VOC folder",
+        default="sample",
+        help="sample (the default: real photographs that installed packages ship, with COCO classes), "
+        "shapes[:count=N,size=WxH,seed=N], a COCO .json, a YOLO data.yaml or a VOC folder",
     )
     run.add_argument("--images", metavar="DIR", help="folder the dataset's image paths are relative to")
     run.add_argument("--split", default="val", help="YOLO / VOC split to use (default: val)")

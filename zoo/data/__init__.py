@@ -1,6 +1,6 @@
 """The shared dataset every model in a run is scored on: categories, images and their ground-truth boxes.
 
-Readers for each format live beside this file (``coco``, ``yolo``, ``voc``, ``shapes``); they all return a
+Readers for each format live beside this file (``coco``, ``yolo``, ``voc``, ``shapes``, ``sample``); they all return a
 `Dataset`. Category names are the join key with each model's label space.
 """
 
@@ -231,20 +231,24 @@ def load_dataset(
     limit: int | None = None,
     track: Track = no_progress,
 ) -> Dataset:
-    """Read the dataset ``--data`` names: ``shapes[:options]``, a COCO ``.json``, a YOLO ``data.yaml`` or a VOC folder.
+    """Read the dataset ``--data`` names: ``sample``, ``shapes[:options]``, a COCO ``.json``, a YOLO ``data.yaml`` or a
+    VOC folder.
 
     ``limit`` keeps the first N images (in the source's order) before any image is decoded.
     """
-    from zoo.data import coco, shapes, voc, yolo
+    from zoo.data import coco, sample, shapes, voc, yolo
 
     if limit is not None and limit < 1:
         raise ZooError(f"--limit {limit}: give a positive number of images")
+    if spec == "sample":
+        return sample.load(spec, limit=limit, track=track)
     if spec == "shapes" or spec.startswith("shapes:"):
         return shapes.load(spec, limit=limit, track=track)
     path = Path(spec).expanduser()
     if not path.exists():
         raise ZooError(
-            f"--data {spec}: no such file or folder; give a COCO .json, a YOLO data.yaml, a VOC folder, or 'shapes'"
+            f"--data {spec}: no such file or folder; give a COCO .json, a YOLO data.yaml, a VOC folder, 'sample' or"
+            " 'shapes'"
         )
     if path.is_file() and path.suffix.lower() == ".json":
         return coco.load(path, images_dir=images_dir, limit=limit, track=track)
@@ -257,5 +261,5 @@ def load_dataset(
             return voc.load(path, images_dir=images_dir, split=split, limit=limit, track=track)
     raise ZooError(
         f"--data {spec}: format not recognised; give a COCO .json file, a YOLO data.yaml, a Pascal VOC folder"
-        " (with Annotations/), or 'shapes'"
+        " (with Annotations/), 'sample' or 'shapes'"
     )
