@@ -242,7 +242,8 @@ class TransformersDetector(zoo.Model):
         self.processor = processor
         if self.imgsz is not None:
             self._resize(processor)
-        self.module = module.eval().to(device)
+        # inference only: no parameter needs a gradient (and torch's flop counter then sees every module)
+        self.module = module.eval().requires_grad_(False).to(device)
 
     def _from_pretrained(self, source: Source, folder: Path):
         """transformers' own loading path, offline: the config, then the model with that config, then the processor.

@@ -22,6 +22,7 @@ from tests.conftest import SMALL_SHAPES, save_formats
 from tests.test_run import FAST, run_zoo
 from zoo import WeightsUnavailable
 from zoo.data import load_dataset
+from zoo.device import count_flops
 from zoo.labels import NO_CLASS, build_label_map
 from zoo.plugins import load_plugins
 from zoo.runfolder import read_results
@@ -220,6 +221,7 @@ def test_a_saved_folder_loads_and_predicts_exactly_what_transformers_predicts(pl
         p.numel() for p in hf.AutoModelForObjectDetection.from_pretrained(folder).parameters()
     )
     assert info.settings["threshold"] == 0.0 and info.settings["size"] == dict(model.processor.size)
+    assert count_flops(lambda: model.forward(model.preprocess([image]))) > 0, "zoo can count its GFLOPs"
     assert attempts == []
 
 
@@ -370,7 +372,7 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
         assert row["framework"] == "transformers" and row["family"] == "detr"
         assert row["labels"]["predictions"] > 0 and row["accuracy"]["coco_agnostic"]["map"] is not None
         assert row["missing"]["coco"] == "none of the model's classes is a dataset category"
-        assert row["speed"]["latency_ms"]["inference"]["median"] > 0
+        assert row["speed"]["latency_ms"]["inference"]["median"] > 0 and row["info"]["gflops"] > 0
     assert detr["weights"].startswith(f"{saved['detr-resnet-50']} (model.safetensors, sha256 ")
     assert detr["info"]["input_size"] == "shorter side 64, longer ≤ 96"
     assert rtdetr["weights"].startswith("PekingU/rtdetr_r18vd@") and rtdetr["info"]["published_map"] == 0.465
@@ -380,7 +382,7 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
     assert "hf download hustvl/yolos-tiny" in yolos["reason"]
     assert yolos["speed"]["latency_ms"]["total"]["median"] > 0 and not yolos["accuracy"]
     assert yolos["info"]["num_params"] == pytest.approx(6.5e6, rel=0.03), "timed on the real YOLOS-tiny architecture"
-    assert yolos["info"]["input_size"] == "shorter side 64, longer ≤ 167"
+    assert yolos["info"]["input_size"] == "shorter side 64, longer ≤ 167" and yolos["info"]["gflops"] > 0
     assert {p.name for p in (out / "predictions").iterdir()} == {"detr-resnet-50.json", "rtdetr_r18vd.json"}
     assert attempts == []
 
