@@ -122,7 +122,7 @@ def test_all_means_every_entry_in_catalogue_order(catalogue):
     [
         ("refrence-blobs", r"--models refrence-blobs: unknown model id; closest: reference-blobs"),
         ("family:transformer", r"no model of family 'transformer'; the families are .*faster-rcnn"),
-        ("yolov99*", r"--models yolov99\*: the pattern matches no model id"),
+        ("nosuchmodel*", r"--models nosuchmodel\*: the pattern matches no model id"),
         (" , ", r"--models is empty"),
     ],
 )

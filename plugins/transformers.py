@@ -1,0 +1,489 @@
+"""Hugging Face transformers' DETR-style detectors: DETR, Conditional DETR, Deformable DETR, RT-DETR and YOLOS.
+
+Weights come through transformers' own ``from_pretrained`` and the Hugging Face cache (``$HF_HUB_CACHE``, else
+``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), always with ``local_files_only=True``: zoo never downloads
+and never falls back to anything else. ``weights:`` in ``registry.yaml`` (or ``--weights ID=PATH``) may name
+
+- nothing: the model's hub id (``facebook/detr-resnet-50``) from the cache, at the revision ``refs/main`` points to;
+- another hub id, optionally at a revision (``facebook/detr-resnet-50@<commit>``), from the cache;
+- a local folder written by ``model.save_pretrained(folder)`` and ``image_processor.save_pretrained(folder)``;
+- ``untrained``: the architecture built from transformers' config class with random weights and COCO labels,
+  without reading the hub or the cache (zoo times it when the weights are missing).
+
+A DETR-family config names a timm ResNet backbone and may ask for its ImageNet weights
+(``use_pretrained_backbone``), which would download them: every model is built with that switched off, since the
+detector's own checkpoint holds the backbone's weights.
+
+The steps zoo times: ``preprocess`` is the model's own image processor (its native resize, rescale, normalise and
+padding), ``forward`` the network under ``torch.inference_mode``, ``postprocess`` the processor's
+``post_process_object_detection`` at threshold 0 with the original image sizes, so boxes are ``xyxy`` in the
+original pixels. ``imgsz`` sets the processor's size: the shorter side (the longer limit scaled in proportion), or
+the fixed square input of RT-DETR. zoo predicts at batch 1 for accuracy: DETR-style models pad a batch to its
+largest image (with a pixel mask), which costs DETR some AP, so only throughput is measured at ``--batch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+import zoo
+
+# The 80 COCO classes in COCO's own order, and the category ids COCO gives them (1..90 with 10 unused ids): DETR,
+# Conditional/Deformable DETR and YOLOS predict label ids in that 91-id space ("N/A" at 0 and at the gaps), RT-DETR
+# predicts the 80 classes as 0..79.
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)  # fmt: skip
+COCO_UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)
+COCO_IDS = tuple(i for i in range(1, 91) if i not in COCO_UNUSED_IDS)
+GAP = "N/A"  # the name transformers' COCO checkpoints give an unused label id
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+PROCESSOR_FILE = "preprocessor_config.json"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+def coco_id2label(space: str) -> dict[int, str]:
+    """COCO's labels as a checkpoint's ``id2label``: "coco91" (ids 0..90, "N/A" where unused) or "coco80" (0..79)."""
+    if space == "coco80":
+        return dict(enumerate(COCO_CLASSES))
+    names = dict(zip(COCO_IDS, COCO_CLASSES))
+    return {i: names.get(i, GAP) for i in range(91)}
+
+
+def labels_from_id2label(id2label: Mapping[Any, str]) -> list[str]:
+    """A label list indexed by label id: ``labels[i] == id2label[i]``, gaps filled with "N/A"."""
+    by_id = {int(k): str(v) for k, v in id2label.items()}
+    size = max(by_id, default=-1) + 1
+    return [by_id.get(i, GAP) for i in range(size)]
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub caches models, read from the environment now (not when the library was imported)."""
+    env = os.environ
+    if env.get("HF_HUB_CACHE"):
+        return Path(os.path.expandvars(env["HF_HUB_CACHE"])).expanduser()
+    if env.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(os.path.expandvars(env["HUGGINGFACE_HUB_CACHE"])).expanduser()
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What ``weights`` names: the untrained architecture, a hub id in the cache, or a local folder."""
+
+    kind: str  # "untrained", "hub" or "folder"
+    name: str = ""  # hub id, or the folder
+    revision: str | None = None  # hub revision (branch, tag or commit); None: refs/main
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the cache or the folder holds for a source: the folder to load, its weights file, and what is missing."""
+
+    folder: Path | None
+    weights_file: str | None
+    missing: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+
+class TransformersDetector(zoo.Model):
+    """One transformers object-detection checkpoint, behind zoo's predict interface (see the module docstring)."""
+
+    framework = "transformers"
+    family = "detr"
+
+    hub_id: ClassVar[str]
+    config_class: ClassVar[str]  # transformers' config class, for the untrained architecture
+    model_class: ClassVar[str]  # transformers' model class for that config
+    processor_class: ClassVar[str]  # transformers' image processor class
+    architecture: ClassVar[dict[str, Any]] = {}  # config arguments of the official checkpoint's architecture
+    processor_options: ClassVar[dict[str, Any]] = {}  # image processor arguments of the official checkpoint
+    label_space: ClassVar[str] = "coco91"
+    top_k: ClassVar[int | None] = None  # boxes kept by post-processing, for processors that take top_k
+    published: ClassVar[float | None] = None  # COCO val2017 box AP of the official weights, 0..1
+    published_source: ClassVar[str | None] = None
+
+    def __init__(self, *, weights: str | None = None, imgsz: int | None = None) -> None:
+        super().__init__(weights=weights)
+        self.imgsz = imgsz
+        self.module = None
+        self.processor = None
+        self.identity: str | None = None
+        self.official = False
+        self.load_report: dict[str, list[str]] = {}
+
+    # -- where the weights are --------------------------------------------------------------------------------------
+
+    def _source(self) -> Source:
+        value = (self.weights or self.hub_id).strip()
+        if value == zoo.UNTRAINED:
+            return Source("untrained")
+        path = Path(value).expanduser()
+        if path.is_dir() or not HUB_ID.match(value):
+            return Source("folder", str(path))
+        name, _, revision = value.partition("@")
+        return Source("hub", name, revision or None)
+
+    def _find(self, source: Source) -> Found:
+        """Look for the files ``from_pretrained`` needs without loading anything (and without the network)."""
+        if source.kind == "folder":
+            folder = Path(source.name)
+            if not folder.is_dir():
+                return Found(None, None, ["the folder"])
+            files = {p.name for p in folder.iterdir()}
+            weights_file = next((f for f in WEIGHT_FILES if f in files), None)
+            missing = [f for f in ("config.json", PROCESSOR_FILE) if f not in files]
+            if weights_file is None:
+                missing.append(" or ".join(WEIGHT_FILES[::2]))
+            return Found(folder, weights_file, missing)
+
+        from huggingface_hub import try_to_load_from_cache
+
+        def cached(filename: str) -> Path | None:
+            found = try_to_load_from_cache(source.name, filename, cache_dir=hub_cache_dir(), revision=source.revision)
+            return Path(found) if isinstance(found, str) else None
+
+        config = cached("config.json")
+        if config is None:
+            return Found(None, None, ["the model"])
+        weights_file = next((f for f in WEIGHT_FILES if cached(f) is not None), None)
+        missing = [] if cached(PROCESSOR_FILE) is not None else [PROCESSOR_FILE]
+        if weights_file is None:
+            missing.append(" or ".join(WEIGHT_FILES[::2]))
+        return Found(config.parent, weights_file, missing, commit=config.parent.name)
+
+    def _how_to_get(self, source: Source) -> str:
+        cache = hub_cache_dir()
+        if source.kind == "hub":
+            at = f" --revision {source.revision}" if source.revision else ""
+            return (
+                f"on a connected machine run `hf download {source.name}{at}` (`huggingface-cli download` with older "
+                f"huggingface_hub) and copy its models--{source.name.replace('/', '--')} folder into {cache} here "
+                "(HF_HOME or HF_HUB_CACHE choose that folder), or save_pretrained the model and its image processor "
+                f"to a folder and pass --weights {self.name}=FOLDER"
+            )
+        return (
+            "save the model and its image processor there with model.save_pretrained(FOLDER) and "
+            f"processor.save_pretrained(FOLDER), or give a hub id that is in the cache ({cache})"
+        )
+
+    def _missing_message(self, source: Source, found: Found) -> str:
+        if source.kind == "hub":
+            where = f"{source.name}" + (f"@{source.revision}" if source.revision else "")
+            cache = hub_cache_dir()
+            if found.folder is None:
+                text = f"{where} is not in the Hugging Face cache {cache}"
+                if source.name != self.hub_id:
+                    text += f" (nor is {source.name} a local folder)"
+            else:
+                text = f"{where} in the Hugging Face cache ({found.folder}) lacks {', '.join(found.missing)}"
+        elif found.folder is None:
+            text = f"weights folder {source.name} not found"
+        else:
+            text = f"weights folder {source.name} lacks {', '.join(found.missing)}"
+        return f"{text}; {self._how_to_get(source)}"
+
+    def check_weights(self) -> zoo.WeightsCheck:
+        source = self._source()
+        if source.kind == "untrained":
+            return zoo.WeightsCheck("none", hint="untrained: random initialisation")
+        found = self._find(source)
+        if found.folder is not None and not found.missing:
+            return zoo.WeightsCheck("found", str(found.folder))
+        location = str(found.folder or (source.name if source.kind == "folder" else hub_cache_dir()))
+        return zoo.WeightsCheck("missing", location, self._missing_message(source, found))
+
+    # -- loading ----------------------------------------------------------------------------------------------------
+
+    def load(self, device: str) -> None:
+        source = self._source()
+        if source.kind == "untrained":
+            module, processor = self._build_untrained()
+            self.identity = zoo.UNTRAINED
+        else:
+            found = self._find(source)
+            if found.folder is None or found.missing:
+                raise zoo.WeightsUnavailable(self._missing_message(source, found))
+            module, processor = self._from_pretrained(source, found.folder)
+            if source.kind == "hub":
+                commit = found.commit or "?"
+                self.identity = f"{source.name}@{commit} ({found.weights_file}, Hugging Face cache {hub_cache_dir()})"
+                self.official = source.name == self.hub_id
+            else:
+                self.identity = (
+                    f"{source.name} ({found.weights_file}, sha256 {_digest(found.folder / found.weights_file)})"
+                )
+        self.labels = labels_from_id2label(module.config.id2label)
+        self.processor = processor
+        if self.imgsz is not None:
+            self._resize(processor)
+        # inference only: no parameter needs a gradient (and torch's flop counter then sees every module)
+        self.module = module.eval().requires_grad_(False).to(device)
+
+    def _from_pretrained(self, source: Source, folder: Path):
+        """transformers' own loading path, offline: the config, then the model with that config, then the processor.
+
+        A hub id is loaded from its snapshot folder in the cache, the one huggingface_hub resolved (refs/main or
+        the revision -> snapshots/<commit>): going through ``hf_hub_download`` instead, even with
+        ``local_files_only``, lets huggingface_hub reach for the hub while it builds request headers.
+        """
+        import transformers
+
+        options: dict[str, Any] = {"local_files_only": True}
+        try:
+            with _quiet(transformers):
+                config = transformers.AutoConfig.from_pretrained(folder, **options)
+                _no_pretrained_backbone(config)
+                module, report = transformers.AutoModelForObjectDetection.from_pretrained(
+                    folder, config=config, output_loading_info=True, **options
+                )
+                processor = transformers.AutoImageProcessor.from_pretrained(folder, **options)
+        except OSError as error:  # a file the check did not see is missing after all: say so, never download
+            raise zoo.WeightsUnavailable(
+                f"transformers could not load {source.name} from {folder} offline: {error}; {self._how_to_get(source)}"
+            ) from error
+        # weights the checkpoint lacks stay random: recorded with the result, not hidden
+        report = {key: sorted(map(str, report.get(key) or []))[:10] for key in ("missing_keys", "mismatched_keys")}
+        self.load_report = {key: names for key, names in report.items() if names}
+        return module, processor
+
+    def _build_untrained(self):
+        """The official checkpoint's architecture from the library's config class: random weights, COCO labels."""
+        import transformers
+
+        config_class = getattr(transformers, self.config_class)
+        config = config_class(**self.architecture, id2label=coco_id2label(self.label_space))
+        _no_pretrained_backbone(config)
+        module = getattr(transformers, self.model_class)(config)
+        processor = getattr(transformers, self.processor_class)(**self.processor_options)
+        return module, processor
+
+    def _resize(self, processor) -> None:
+        """``imgsz``: RT-DETR's fixed input becomes imgsz x imgsz; else the shorter side, the longer in proportion."""
+        size = dict(processor.size)
+        if size.get("height") and size.get("width"):
+            new = {"height": self.imgsz, "width": self.imgsz}
+        else:
+            ratio = size["longest_edge"] / size["shortest_edge"]
+            new = {"shortest_edge": self.imgsz, "longest_edge": round(self.imgsz * ratio)}
+        processor.size = new if isinstance(processor.size, dict) else type(processor.size)(**new)
+
+    # -- what it is -------------------------------------------------------------------------------------------------
+
+    def _post_options(self) -> dict[str, Any]:
+        accepted = inspect.signature(self.processor.post_process_object_detection).parameters
+        return {"top_k": self.top_k} if self.top_k is not None and "top_k" in accepted else {}
+
+    def _max_detections(self) -> int:
+        config = self.module.config
+        queries = getattr(config, "num_queries", None) or getattr(config, "num_detection_tokens", None)
+        return self._post_options().get("top_k") or queries
+
+    def info(self) -> zoo.ModelInfo:
+        size = dict(self.processor.size)
+        if size.get("height") and size.get("width"):
+            input_size = f"{size['width']}x{size['height']}"
+        else:
+            input_size = f"shorter side {size['shortest_edge']}, longer ≤ {size['longest_edge']}"
+        parameter = next(self.module.parameters())
+        settings = {
+            "threshold": 0.0,
+            "top_k": self._max_detections(),
+            "size": size,
+            "processor": type(self.processor).__name__,
+            "architecture": type(self.module).__name__,
+            "dtype": str(parameter.dtype).removeprefix("torch."),
+            "pad": bool(getattr(self.processor, "do_pad", False)),
+            "normalize": bool(getattr(self.processor, "do_normalize", False)),
+        }
+        if self.load_report:
+            settings["weights_not_in_checkpoint"] = self.load_report
+        official = self.official and self.published is not None
+        return zoo.ModelInfo(
+            num_params=sum(p.numel() for p in self.module.parameters()),
+            input_size=input_size,
+            weights=self.identity,
+            published_map=self.published if official else None,
+            published_source=self.published_source if official else None,
+            settings=settings,
+        )
+
+    # -- the three steps --------------------------------------------------------------------------------------------
+
+    def preprocess(self, images: list[np.ndarray]):
+        return self.processor(images=list(images), return_tensors="pt").to(self.device)
+
+    def forward(self, batch):
+        import torch
+
+        with torch.inference_mode():
+            return self.module(**batch)
+
+    def postprocess(self, outputs, images: list[np.ndarray]) -> list[zoo.Detections]:
+        sizes = [tuple(image.shape[:2]) for image in images]
+        results = self.processor.post_process_object_detection(
+            outputs, threshold=0.0, target_sizes=sizes, **self._post_options()
+        )
+        return [
+            zoo.Detections(
+                r["boxes"].float().cpu().numpy(), r["scores"].float().cpu().numpy(), r["labels"].cpu().numpy()
+            )
+            for r in results
+        ]
+
+
+@contextlib.contextmanager
+def _quiet(transformers):
+    """No progress bars from transformers while loading: zoo shows its own progress."""
+    logging = transformers.utils.logging
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+
+
+def _no_pretrained_backbone(config) -> None:
+    """Never let building the model download ImageNet backbone weights (timm or hub): the checkpoint holds them."""
+    for item in (config, getattr(config, "backbone_config", None)):
+        if item is not None and hasattr(item, "use_pretrained_backbone"):
+            item.use_pretrained_backbone = False
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+# id -> what the class needs. The architectures are those of the official checkpoints, written as arguments of
+# transformers' config classes (the defaults of DetrConfig, ConditionalDetrConfig, DeformableDetrConfig and
+# RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and YOLOS-tiny follow transformers' conversion scripts).
+MODELS: dict[str, dict[str, Any]] = {
+    "detr-resnet-50": dict(
+        hub_id="facebook/detr-resnet-50",
+        config_class="DetrConfig",
+        model_class="DetrForObjectDetection",
+        processor_class="DetrImageProcessor",
+        description="DETR, ResNet-50 (transformers, facebook/detr-resnet-50, COCO)",
+        published=0.420,
+        published_source="facebook/detr-resnet-50 model card; Carion et al. 2020 (DETR), Table 1",
+    ),
+    "conditional-detr-resnet-50": dict(
+        hub_id="microsoft/conditional-detr-resnet-50",
+        config_class="ConditionalDetrConfig",
+        model_class="ConditionalDetrForObjectDetection",
+        processor_class="ConditionalDetrImageProcessor",
+        top_k=100,
+        description="Conditional DETR, ResNet-50 (transformers, microsoft/conditional-detr-resnet-50, COCO)",
+        published=0.409,
+        published_source="Meng et al. 2021 (Conditional DETR), Table 1, R50 50 epochs; the model card's checkpoint",
+    ),
+    "deformable-detr": dict(
+        hub_id="SenseTime/deformable-detr",
+        config_class="DeformableDetrConfig",
+        model_class="DeformableDetrForObjectDetection",
+        processor_class="DeformableDetrImageProcessor",
+        top_k=100,
+        description="Deformable DETR, ResNet-50 (transformers, SenseTime/deformable-detr, COCO)",
+        published=0.445,
+        published_source=(
+            "fundamentalvision/Deformable-DETR README, Main Results: the released checkpoint these weights are "
+            "converted from (the paper's Table 1 reports 43.8 for its internal run)"
+        ),
+    ),
+    "rtdetr_r18vd": dict(
+        hub_id="PekingU/rtdetr_r18vd",
+        config_class="RTDetrConfig",
+        model_class="RTDetrForObjectDetection",
+        processor_class="RTDetrImageProcessor",
+        label_space="coco80",
+        architecture=dict(
+            backbone_config=dict(
+                model_type="rt_detr_resnet",
+                hidden_sizes=[64, 128, 256, 512],
+                depths=[2, 2, 2, 2],
+                layer_type="basic",
+                out_indices=[2, 3, 4],
+            ),
+            encoder_in_channels=[128, 256, 512],
+            hidden_expansion=0.5,
+            decoder_layers=3,
+        ),
+        description="RT-DETR, ResNet-18-vd (transformers, PekingU/rtdetr_r18vd, COCO)",
+        published=0.465,
+        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r18vd model card",
+    ),
+    "rtdetr_r50vd": dict(
+        hub_id="PekingU/rtdetr_r50vd",
+        config_class="RTDetrConfig",
+        model_class="RTDetrForObjectDetection",
+        processor_class="RTDetrImageProcessor",
+        label_space="coco80",
+        description="RT-DETR, ResNet-50-vd (transformers, PekingU/rtdetr_r50vd, COCO)",
+        published=0.531,
+        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r50vd model card",
+    ),
+    "yolos-tiny": dict(
+        hub_id="hustvl/yolos-tiny",
+        config_class="YolosConfig",
+        model_class="YolosForObjectDetection",
+        processor_class="YolosImageProcessor",
+        architecture=dict(
+            hidden_size=192,
+            intermediate_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=3,
+            image_size=[800, 1333],
+            use_mid_position_embeddings=False,
+        ),
+        processor_options=dict(size={"shortest_edge": 512, "longest_edge": 1333}),
+        description="YOLOS-tiny, a plain ViT detector (transformers, hustvl/yolos-tiny, COCO)",
+        published=0.287,
+        published_source="hustvl/yolos-tiny model card; Fang et al. 2021 (YOLOS), YOLOS-Ti at input size 512",
+    ),
+}
+
+
+def _model_class(model_id: str) -> type[TransformersDetector]:
+    spec = MODELS[model_id]
+    return type(
+        model_id.replace("-", "_"),
+        (TransformersDetector,),
+        {"name": model_id, "__doc__": f"{spec['description']}.", "__module__": __name__, **spec},
+    )
+
+
+@zoo.hookimpl
+def register_models(register):
+    for model_id in MODELS:
+        register(_model_class(model_id))
