@@ -105,7 +105,11 @@ def test_results_record_the_context_and_the_protocol(shapes_run):
     assert context["versions"]["torch"] and context["versions"]["python"]
     assert context["hardware"]["device"] == "cpu" and context["hardware"]["torch_threads"] >= 1
     settings = context["settings"]
-    assert settings["iou_conf"] == 0.5 and settings["confidence_for_ap"] == 0.0 and settings["predict_batch"] == 1
+    assert (
+        settings["iou_conf"] == 0.5
+        and "none applied by zoo" in settings["score_threshold_for_ap"]
+        and settings["predict_batch"] == 1
+    )
     assert settings["warmup"] == 1 and settings["iters"] == 3 and settings["batch"] == 2
     blobs = next(m for m in results["models"] if m["id"] == "reference-blobs")
     speed = blobs["speed"]

@@ -206,11 +206,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         device = check_device(args.device)
     except ValueError as error:
         raise ZooError(str(error)) from None
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
     dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
     for line in dataset.issues.lines():
         console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
@@ -239,7 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "iou_thresholds": list(settings.iou_thresholds),
             "split": args.split if dataset.format in ("yolo", "voc") else None,
             "predict_batch": 1,
-            "confidence_for_ap": 0.0,
+            "score_threshold_for_ap": "none applied by zoo; each library's own lowest is in its model's info.settings",
             "coco_max_dets": 100,
         },
         "isolation": {"workers": args.isolation, **vars(limits), "allow_network": args.allow_network},

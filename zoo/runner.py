@@ -13,6 +13,7 @@ A model whose weights are missing is timed on an untrained copy and gets no accu
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 import traceback
@@ -145,7 +146,7 @@ def _load(
         if accepts_option(entry, plugins, "imgsz"):
             options["imgsz"] = settings.imgsz
         else:
-            result["notes"] = f"--imgsz {settings.imgsz} ignored: the model runs only at its native size"
+            _note(result, f"--imgsz {settings.imgsz} ignored: the model runs only at its native size")
     try:
         model = build_model(entry, plugins, weights, options)
     except ZooError as error:
@@ -156,6 +157,7 @@ def _load(
     result["framework"] = model.framework
     model.device = settings.device
     started = time.perf_counter()
+    threads = _torch_threads()
     try:
         model.load(settings.device)
     except WeightsUnavailable as error:
@@ -175,7 +177,22 @@ def _load(
     except Exception as error:
         raise _fail(result, "load", error) from error
     result["load_s"] = time.perf_counter() - started
+    if threads is not None and _torch_threads() != threads:  # some libraries reset it while loading
+        import torch
+
+        _note(result, f"the model's library changed torch's threads to {_torch_threads()}; zoo set {threads} again")
+        torch.set_num_threads(threads)
     return model
+
+
+def _note(result: dict[str, Any], text: str) -> None:
+    result["notes"] = f"{result['notes']}; {text}" if result["notes"] else text
+
+
+def _torch_threads() -> int | None:
+    """torch's CPU thread count, if torch is loaded (a numpy-only model never imports it)."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
