@@ -62,3 +62,13 @@ def test_the_code_is_ruff_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
     result = subprocess.run([ruff, "check", "zoo", "plugins", "tests"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_readme_reliability_counts_come_from_the_suites():
+    from tests.test_bad_input import BAD_INPUTS, OTHER_COMMANDS
+    from tests.test_faults import FAULTS
+
+    faults = re.search(r"<!-- faults -->(\d+) faults injected, (\d+) survived<!-- /faults -->", README)
+    inputs = re.search(r"<!-- inputs -->(\d+) bad inputs tried, (\d+)\s+handled<!-- /inputs -->", README)
+    assert faults and faults.groups() == (str(len(FAULTS)),) * 2
+    assert inputs and inputs.groups() == (str(len(BAD_INPUTS) + len(OTHER_COMMANDS)),) * 2
