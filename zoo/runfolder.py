@@ -5,6 +5,7 @@ leaderboard.csv         one row per model
 index.html              the report
 ground_truth.json       the dataset's ground truth in COCO format
 predictions/<id>.json   each model's predictions in COCO results format (category_id -1: no dataset category)
+gallery/<image id>.jpg  small JPEG copies of the worst-localized images, so the report needs no dataset
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from zoo.errors import ZooError
 from zoo.leaderboard import write_csv
 from zoo.report import write_report
+from zoo.report.gallery import sync_thumbnails
 from zoo.runner import ModelRun
 
 RESULTS = "results.json"
@@ -59,10 +61,15 @@ class RunFolder:
             raise ZooError(f"--out {path}: exists and is not a folder; choose another path")
         path.mkdir(parents=True, exist_ok=True)
         self.results: dict[str, Any] = {}
+        self.dataset: Any = None
 
-    def start(self, context: dict[str, Any], ground_truth: dict[str, Any]) -> None:
+    def start(self, context: dict[str, Any], ground_truth: dict[str, Any], dataset: Any = None) -> None:
+        """Begin the folder: the context, the ground truth and, given the ``dataset``, the gallery's thumbnails
+        (re-chosen after every model, worst-localized first)."""
         self.results = {"context": context, "models": []}
+        self.dataset = dataset
         atomic_write(self.path / "ground_truth.json", json.dumps(ground_truth))
+        self._sync_gallery()
         self._write_summary()
 
     def add(self, run: ModelRun) -> None:
@@ -72,16 +79,21 @@ class RunFolder:
             atomic_write(self.path / "predictions" / f"{model_id}.json", json.dumps(run.predictions))
             run.result["predictions_file"] = f"predictions/{model_id}.json"
         self.results["models"] = [m for m in self.results["models"] if m["id"] != model_id] + [run.result]
+        self._sync_gallery()
         self._write_summary()
 
     def finish(self, context_updates: dict[str, Any]) -> None:
         self.results["context"].update(context_updates)
         self._write_summary()
 
+    def _sync_gallery(self) -> None:
+        if self.dataset is not None:
+            sync_thumbnails(self.path, self.dataset, self.results)
+
     def _write_summary(self) -> None:
         atomic_write(self.path / RESULTS, to_json(self.results))
         write_csv(self.results, self.path / "leaderboard.csv")
-        write_report([self.results], self.path)
+        write_report([self.results], self.path, [self.path])
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:
