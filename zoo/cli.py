@@ -166,7 +166,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Rebuild index.html and leaderboard.csv from results.json.",
     )
     report.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    report.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+    report.add_argument(
+        "--out", metavar="DIR", help="where to write the report (default: RUN_DIR; required for several runs)"
+    )
     report.set_defaults(command=cmd_report)
     return parser
 
@@ -244,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "plugin_problems": [str(problem) for problem in plugins.problems],
     }
     folder = RunFolder(out)
-    folder.open(context, dataset.coco_ground_truth(), fresh=args.force)
+    folder.open(context, dataset.coco_ground_truth(), dataset, fresh=args.force)
     setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
     console.print(
         f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
@@ -412,17 +414,24 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from zoo.leaderboard import write_csv
+    from zoo.leaderboard import write_csv, write_joint_csv
     from zoo.report import write_report
+    from zoo.report.page import run_labels
     from zoo.runfolder import read_results
 
     dirs = [Path(run) for run in args.runs]
     runs = [read_results(run_dir) for run_dir in dirs]
+    if len(runs) > 1 and not args.out:
+        raise ZooError(f"{len(runs)} runs: give --out DIR for their joint report, so no run's own report is replaced")
     out = Path(args.out) if args.out else dirs[0]
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out}: exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
     if len(runs) == 1:
         write_csv(runs[0], out / "leaderboard.csv")
-    print(write_report(runs, out))
+    else:
+        write_joint_csv(runs, run_labels(dirs), out / "leaderboard.csv")
+    print(write_report(runs, out, dirs))
     return 0
 
 

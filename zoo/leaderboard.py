@@ -123,3 +123,10 @@ def frame(results: dict[str, Any]) -> pd.DataFrame:
 
 def write_csv(results: dict[str, Any], path: Path) -> None:
     frame(results).to_csv(path, index=False, float_format="%.6g")
+
+
+def write_joint_csv(runs: list[dict[str, Any]], labels: list[str], path: Path) -> None:
+    """Several runs' leaderboards in one file, each row led by its run's label."""
+    frames = [frame(results).assign(run=label) for results, label in zip(runs, labels)]
+    joint = pd.concat(frames, ignore_index=True)
+    joint[["run", *COLUMNS]].to_csv(path, index=False, float_format="%.6g")

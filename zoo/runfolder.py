@@ -5,6 +5,7 @@ leaderboard.csv         one row per model
 index.html              the report
 ground_truth.json       the dataset's ground truth in COCO format
 predictions/<id>.json   each model's predictions in COCO results format (category_id -1: no dataset category)
+gallery/<image id>.jpg  small JPEG copies of the worst-localized images, so the report needs no dataset
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoo.errors import ZooError
 from zoo.files import atomic_write, to_json
 from zoo.leaderboard import write_csv
 from zoo.report import write_report
+from zoo.report.gallery import sync_thumbnails
 from zoo.runner import ModelRun
 
 RESULTS = "results.json"
@@ -32,8 +34,13 @@ class RunFolder:
         if path.exists() and not path.is_dir():
             raise ZooError(f"--out {path}: exists and is not a folder; choose another path")
         self.results: dict[str, Any] = {}
+        self.dataset: Any = None
 
-    def open(self, context: dict[str, Any], ground_truth: dict[str, Any], *, fresh: bool = False) -> None:
+    def open(
+        self, context: dict[str, Any], ground_truth: dict[str, Any], dataset: Any = None, *, fresh: bool = False
+    ) -> None:
+        """Begin (or resume) the folder: the context, the ground truth and, given the ``dataset``, the gallery's
+        thumbnails (re-chosen after every model, worst-localized first)."""
         earlier = read_results(self.path) if (self.path / RESULTS).is_file() else None
         if earlier is not None:
             difference = _difference(earlier.get("context", {}), context)
@@ -48,7 +55,9 @@ class RunFolder:
                     stale.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         self.results = {"context": context, "models": earlier["models"] if earlier else []}
+        self.dataset = dataset
         atomic_write(self.path / "ground_truth.json", json.dumps(ground_truth))
+        self._sync_gallery()
         self._write_summary()
 
     def finished(self, model_id: str, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -68,16 +77,21 @@ class RunFolder:
         else:
             predictions.unlink(missing_ok=True)
         self.results["models"] = [m for m in self.results["models"] if m["id"] != model_id] + [_normal(run.result)]
+        self._sync_gallery()
         self._write_summary()
 
     def finish(self, context_updates: dict[str, Any]) -> None:
         self.results["context"].update(context_updates)
         self._write_summary()
 
+    def _sync_gallery(self) -> None:
+        if self.dataset is not None:
+            sync_thumbnails(self.path, self.dataset, self.results)
+
     def _write_summary(self) -> None:
         atomic_write(self.path / RESULTS, to_json(self.results))
         write_csv(self.results, self.path / "leaderboard.csv")
-        write_report([self.results], self.path)
+        write_report([self.results], self.path, [self.path])
 
 
 FINISHED = ("ok", "no-weights")

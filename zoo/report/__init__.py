@@ -1,52 +1,40 @@
-"""The HTML report: plain data first (`page_data`), rendering second (jinja2, autoescaped, templates shipped as
-package data). Self-contained: one file, no network."""
+"""The HTML report: plain data first (`page.build_page` turns results into dataclasses), rendering second (jinja2
+templates with autoescape, shipped as package data).
+
+Self-contained: one ``index.html`` with its styles, script and charts (inline SVG) inlined; the only other files it
+uses are the gallery's thumbnails, inside the same folder. It makes no network request.
+"""
 
 from __future__ import annotations
 
+import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from zoo.files import atomic_write
-from zoo.leaderboard import COLUMNS, rows
+from zoo.report import fmt
+from zoo.report.page import ASSETS_DIR, Page, RunSource, build_page
 
 TEMPLATES = Path(__file__).parent / "templates"
-HEADLINE = (
-    "model",
-    "family",
-    "status",
-    "mean_iou",
-    "localized_50",
-    "map",
-    "map50",
-    "map75",
-    "latency_ms_p50",
-    "latency_ms_p95",
-    "images_per_s",
-    "params_m",
-    "gflops",
-    "weights",
-    "reason",
-)
+STATIC = Path(__file__).parent / "static"
+
+__all__ = ["RunSource", "build_page", "page_data", "render", "write_report"]
 
 
-def page_data(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything the page shows, as plain values."""
-    return {
-        "runs": [
-            {
-                "context": run.get("context", {}),
-                "columns": HEADLINE,
-                "rows": rows(run),
-                "all_columns": COLUMNS,
-            }
-            for run in runs
-        ]
-    }
+def page_data(
+    runs: Sequence[dict[str, Any]], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None
+) -> Page:
+    """Everything the page shows, as plain values (dataclasses)."""
+    dirs = list(run_dirs) if run_dirs is not None else [None] * len(runs)
+    return build_page([RunSource(results, directory) for results, directory in zip(runs, dirs)], out_dir)
 
 
-def render(runs: list[dict[str, Any]]) -> str:
+def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -54,17 +42,46 @@ def render(runs: list[dict[str, Any]]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["cell"] = _cell
-    return environment.get_template("index.html").render(**page_data(runs))
+    environment.filters["plain"] = fmt.plain
+    environment.filters["breakable"] = _breakable
+    return environment
 
 
-def write_report(runs: list[dict[str, Any]], out_dir: Path) -> Path:
+def _breakable(text: object) -> Markup:
+    """Escaped text that may wrap after ``_ - . /`` (long model ids in narrow table cells)."""
+    parts = re.split(r"(?<=[_\-./])", str(text))
+    return Markup("<wbr>").join(escape(part) for part in parts)
+
+
+def render_page(page: Page) -> str:
+    static = {name: Markup(_static(name)) for name in ("report.css", "report.js")}
+    return _environment().get_template("index.html").render(page=page, static=static)
+
+
+def render(
+    runs: Sequence[dict[str, Any]], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None
+) -> str:
+    return render_page(page_data(runs, run_dirs, out_dir))
+
+
+def write_report(runs: Sequence[dict[str, Any]], out_dir: Path, run_dirs: Sequence[Path | None] | None = None) -> Path:
+    """Write ``out_dir/index.html`` for ``runs`` (read from ``run_dirs``, where their predictions, ground truth and
+    thumbnails are); thumbnails of runs kept elsewhere are copied under ``out_dir/report-assets``."""
+    out_dir = Path(out_dir)
+    shutil.rmtree(out_dir / ASSETS_DIR, ignore_errors=True)
     path = out_dir / "index.html"
-    atomic_write(path, render(runs))
+    atomic_write(path, render(runs, run_dirs, out_dir))
     return path
 
 
+def _static(name: str) -> str:
+    text = (STATIC / name).read_text(encoding="utf-8")
+    # inlined into <style> / <script>: a closing tag inside would end the element early
+    return text.replace("</", "<\\/")
+
+
 def _cell(value: Any) -> str:
+    """A leaderboard value as short text for the terminal table (`zoo run` prints it)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
