@@ -76,15 +76,20 @@ def one_thread():
 
 @pytest.fixture
 def places(tmp_path, monkeypatch):
-    """An empty current folder and ultralytics' ``weights_dir`` setting pointed at an empty folder (in memory only:
-    ultralytics' settings file is not written)."""
+    """An empty current folder and ultralytics' ``weights_dir`` setting pointed at an empty folder: in memory for
+    this process, and in a settings file under a temporary ``YOLO_CONFIG_DIR`` for zoo's worker processes (the
+    user's own settings file is never touched)."""
     plugin().import_ultralytics()
     import ultralytics.utils
 
-    cwd, weights = tmp_path / "cwd", tmp_path / "ultralytics-weights"
+    cwd, weights, config = tmp_path / "cwd", tmp_path / "ultralytics-weights", tmp_path / "ultralytics-config"
     cwd.mkdir()
+    (config / "Ultralytics").mkdir(parents=True)
+    settings = {**ultralytics.utils.SETTINGS, "weights_dir": str(weights)}
+    (config / "Ultralytics" / "settings.json").write_text(json.dumps(settings))  # $YOLO_CONFIG_DIR/Ultralytics/
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(config))
     monkeypatch.chdir(cwd)
-    monkeypatch.setattr(ultralytics.utils, "SETTINGS", {**ultralytics.utils.SETTINGS, "weights_dir": str(weights)})
+    monkeypatch.setattr(ultralytics.utils, "SETTINGS", settings)
     return cwd, weights
 
 

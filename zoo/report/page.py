@@ -392,7 +392,7 @@ def build_page(sources: Sequence[RunSource], out_dir: Path | None = None) -> Pag
         galleries=_galleries(runs, series, out_dir),
         details=_details(series),
         context=_context(runs),
-        entries=_entries(runs),
+        entries=_entries(runs, sources),
         files=_files(runs),
     )
 
@@ -1052,15 +1052,19 @@ def _context(runs: list[Run]) -> list[ContextGroup]:
     return groups
 
 
-def _entries(runs: list[Run]) -> list[Entry]:
+def _entries(runs: list[Run], sources: Sequence[RunSource]) -> list[Entry]:
+    """Each model's catalogue entry as its run recorded it (``key.entry`` and ``entry_notes`` of its result)."""
     entries = []
-    for run in runs:
-        for entry_id, entry in (run.context.get("entries") or {}).items():
-            entry = entry if isinstance(entry, dict) else {}
+    for run, source in zip(runs, sources):
+        for result in source.results.get("models", []):
+            key = result.get("key") if isinstance(result.get("key"), dict) else {}
+            entry = {**(key.get("entry") or {}), "notes": result.get("entry_notes")}
+            if key.get("weights"):
+                entry["weights"] = key["weights"]
             entries.append(
                 Entry(
                     run.label,
-                    str(entry_id),
+                    str(result.get("id")),
                     *(fmt.plain(entry.get(k)) for k in ("plugin", "model", "weights", "options", "notes")),
                 )
             )
