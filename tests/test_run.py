@@ -344,7 +344,7 @@ def test_speed_budget_stops_extra_timing_calls_and_says_so(tmp_path):
     assert code == 0, stderr
     (row,) = read_results(tmp_path)["models"]
     assert row["speed"]["timed_calls"] == 6, "the dataset pass is always timed; no top-up past the budget"
-    assert row["speed"]["batch_calls"] == 1 and row["speed"]["stopped_by_budget"] is True
+    assert row["speed"]["stopped_by_budget"] is True
     assert read_results(tmp_path)["context"]["settings"]["speed_budget"] == 0
 
 
@@ -367,3 +367,14 @@ def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_p
     rows = {row["id"]: row for row in read_results(tmp_path)["models"]}
     assert rows["ssdlite320_mobilenet_v3_large"]["info"]["input_size"] == "256x256"
     assert rows["centre-box"]["notes"] == "--imgsz 256 ignored: the model runs only at its native size"
+
+
+def test_a_slow_model_warms_up_once_and_skips_batches_it_cannot_finish_within_the_budget(tmp_path):
+    code, _, stderr = run_zoo("run", "--models", "reference-blobs", "--data", SMALL_SHAPES, "--out", str(tmp_path),
+                              "--warmup", "5", "--iters", "3", "--batch", "4", "--speed-budget", "0")
+    assert code == 0, stderr
+    (row,) = read_results(tmp_path)["models"]
+    assert row["speed"]["warmup_calls"] == 1
+    assert "batch_size" not in row["speed"]
+    assert row["missing"]["throughput_batch"].startswith("skipped: one batch of 4 would take about 0 s")
+    assert row["accuracy"]["coco"]["map"] > 0.5, "accuracy is untouched by the speed budget"

@@ -1,11 +1,12 @@
 """Running one model over the shared dataset: load, predict every image, score, time — the same way for all.
 
 The protocol, recorded with every result:
-- predictions at batch 1 and confidence 0, on every image of the dataset, after ``warmup`` untimed calls;
+- predictions at batch 1 and confidence 0 (the lowest threshold each library allows), on every image of the
+  dataset, after ``warmup`` untimed calls (fewer if they take longer than ``speed_budget``);
 - latency from those same timed batch-1 calls (topped up by cycling the images to at least ``iters`` calls, or
   until ``speed_budget`` seconds have gone on topping up);
 - throughput at ``batch`` images per call over ``batch_calls`` timed calls (within the same budget), after one
-  untimed one;
+  untimed one; skipped when one batch would take longer than the whole budget;
 - COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
 A model whose weights are missing is timed on an untrained copy and gets no accuracy.
 """
@@ -89,12 +90,13 @@ def evaluate(
                 return run
             images = [image.load() for image in dataset.images[:1]]
             _describe(model, images[0], result)
+            warmup_calls = _warm_up(model, dataset, settings, result, report)
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
-                _time_speed(model, dataset, settings, [], result, report)
+                _time_speed(model, dataset, settings, [], result, report, warmup_calls)
             else:
                 latency = _predict_all(model, dataset, settings, run, report)
-                _time_speed(model, dataset, settings, latency, result, report)
+                _time_speed(model, dataset, settings, latency, result, report, warmup_calls)
     except _Failed:
         pass
     finally:
@@ -216,6 +218,22 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
     result["info"] = info
 
 
+def _warm_up(model: Model, dataset: Dataset, settings: Settings, result: dict[str, Any], report: Report) -> int:
+    """Untimed calls on the first image, up to ``warmup`` of them, stopping once ``speed_budget`` seconds have gone
+    (after at least one): a model that takes minutes per image is warm after one call."""
+    first = dataset.images[0].load()
+    deadline = time.perf_counter() + settings.speed_budget
+    calls = 0
+    try:
+        while calls < settings.warmup and (calls == 0 or time.perf_counter() < deadline):
+            model.predict([first])
+            calls += 1
+            report("warm-up", calls, settings.warmup)
+    except Exception as error:
+        raise _fail(result, "predict", error) from error
+    return calls
+
+
 def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report) -> list[StageTimes]:
     """Predict every image at batch 1, score the predictions, and return the timed calls."""
     result = run.result
@@ -232,10 +250,6 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
     dropped: Counter[str] = Counter()
     zero_size = 0
     try:
-        first = images[0].load()
-        for call in range(settings.warmup):
-            model.predict([first])
-            report("warm-up", call + 1, settings.warmup)
         for done, image in enumerate(images, start=1):
             prediction = model.predict([image.load()])
             report("predicting", done, len(images))
@@ -313,20 +327,17 @@ def _time_speed(
     latency: list[StageTimes],
     result: dict[str, Any],
     report: Report,
+    warmup_calls: int,
 ) -> None:
     """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput.
 
     A slow model stops topping up (and stops its batched calls) once ``speed_budget`` seconds have gone on each,
-    after at least ``MIN_TIMED_CALLS`` latency samples and one timed batch; the counts are recorded.
+    after at least ``MIN_TIMED_CALLS`` latency samples and one timed batch; the counts are recorded. Batched calls
+    are skipped when one batch would take longer than the whole budget.
     """
     cycle = itertools.cycle(dataset.images)
     budget_hit = False
     try:
-        if not latency:
-            first = dataset.images[0].load()
-            for call in range(settings.warmup):
-                model.predict([first])
-                report("warm-up", call + 1, settings.warmup)
         deadline = time.perf_counter() + settings.speed_budget
         while len(latency) < settings.iters:
             if len(latency) >= MIN_TIMED_CALLS and time.perf_counter() > deadline:
@@ -335,7 +346,13 @@ def _time_speed(
             latency.append(model.predict([next(cycle).load()]).times)
             report("timing", len(latency), settings.iters)
         batched: list[StageTimes] = []
-        if settings.batch > 1 and settings.batch_calls > 0:
+        one_batch = float(np.median([sample.total for sample in latency])) * settings.batch
+        if settings.batch > 1 and settings.batch_calls > 0 and one_batch > settings.speed_budget:
+            result["missing"]["throughput_batch"] = (
+                f"skipped: one batch of {settings.batch} would take about {one_batch:.0f} s, over --speed-budget "
+                f"{settings.speed_budget:g} s"
+            )
+        elif settings.batch > 1 and settings.batch_calls > 0:
             batch_cycle = itertools.cycle(dataset.images)
 
             def batch() -> list[np.ndarray]:
@@ -352,7 +369,7 @@ def _time_speed(
                 report("batch timing", len(batched), settings.batch_calls)
     except Exception as error:
         raise _fail(result, "timing", error) from error
-    result["speed"] = speed_record(latency, batched, settings.batch, settings.warmup)
+    result["speed"] = speed_record(latency, batched, settings.batch, warmup_calls)
     result["speed"]["stopped_by_budget"] = budget_hit
 
 
