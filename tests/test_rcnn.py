@@ -67,30 +67,42 @@ def _loaded(cls, **options):
 # -- selective search -----------------------------------------------------------------------------------------
 
 
+def _assert_valid(boxes: np.ndarray, height: int, width: int) -> None:
+    assert boxes.dtype == np.float32 and boxes.ndim == 2 and boxes.shape[1] == 4
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+    assert (boxes[:, 2:] > boxes[:, :2]).all(), "every box has an area"
+    assert len(np.unique(boxes, axis=0)) == len(boxes), "duplicates are removed"
+
+
+def _best_iou(image, boxes: np.ndarray) -> np.ndarray:
+    ground_truth = torch.as_tensor(image.boxes, dtype=torch.float32)
+    return torchvision.ops.box_iou(ground_truth, torch.from_numpy(boxes)).max(dim=1).values.numpy()
+
+
 def test_selective_search_recalls_the_shapes_with_valid_deterministic_boxes(plugin):
     search = importlib.import_module("zoo_plugin_rcnn.selective_search").selective_search
     dataset = load_dataset("shapes:count=4,size=128,seed=1")
-    found, missed = 0, []
+    best, best_half_size = [], []
     for image in dataset.images:
         pixels = image.load()
         boxes = search(pixels)
-        assert boxes.dtype == np.float32 and boxes.ndim == 2 and boxes.shape[1] == 4
-        height, width = pixels.shape[:2]
-        assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
-        assert (boxes[:, 2:] > boxes[:, :2]).all(), "every box has an area"
-        assert len(np.unique(boxes, axis=0)) == len(boxes), "duplicates are removed"
-        assert [0, 0, width, height] in boxes.tolist(), "the top of the hierarchy, the whole image, is a proposal"
+        _assert_valid(boxes, 128, 128)
+        assert [0, 0, 128, 128] in boxes.tolist(), "the top of the hierarchy, the whole image, is a proposal"
         np.testing.assert_array_equal(search(pixels), boxes)  # deterministic
-        top = torch.from_numpy(search(pixels, top=30))
-        assert len(top) == min(30, len(boxes))
-        best = torchvision.ops.box_iou(torch.as_tensor(image.boxes, dtype=torch.float32), top).max(dim=1).values
-        found += int((best >= 0.5).sum())
-        missed += [box for box, iou in zip(image.boxes, best) if iou < 0.5]
-    # Measured: 7 of the 8 boxes at IoU >= 0.5 among the top 30 (the same among the top 1000). The one missed is a
-    # 10x8 px triangle (~40 px drawn): smaller than the finest segmentation's minimum region (k = 50 px, as in the
-    # paper), it is merged into its background before grouping starts, so no region of any hierarchy is just it.
-    assert found / 8 >= 7 / 8, f"recall {found}/8; missed {missed}"
-    assert all((x2 - x1) * (y2 - y1) <= 100 for x1, y1, x2, y2 in missed), f"a large object was missed: {missed}"
+        np.testing.assert_array_equal(search(pixels, top=30), boxes[:30])  # the top N of one ranking
+        best.append(_best_iou(image, boxes[:30]))
+        half = search(pixels, max_side=64, top=30)  # searched at 64x64, k scaled; boxes in the image's pixels
+        _assert_valid(half, 128, 128)
+        best_half_size.append(_best_iou(image, half))
+    ground_truth = np.concatenate([image.boxes for image in dataset.images])
+    best, best_half_size = np.concatenate(best), np.concatenate(best_half_size)
+    # Measured: 7 of the 8 boxes at IoU >= 0.5 among the top 30 (the same among the top 1000), at full and at half
+    # size. The one missed is a 10x8 px triangle (~40 px drawn): smaller than the finest segmentation's minimum
+    # region (k = 50 px, as in the paper), it joins its background before grouping starts, so no region is just it.
+    missed = ground_truth[best < 0.5]
+    assert len(missed) <= 1, f"missed {missed.tolist()}"
+    assert (np.prod(missed[:, 2:] - missed[:, :2], axis=1) <= 100).all(), f"a large object was missed: {missed}"
+    assert (best_half_size >= 0.5).sum() >= 7
 
 
 # -- Fast R-CNN -------------------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ from .selective_search import FAST, selective_search
 BUILDER = "fasterrcnn_resnet50_fpn"
 SCORE_THRESH = 0.0  # zoo scores every detection: no threshold before AP
 DETECTIONS_PER_IMAGE = 100
-SEARCH_MAX_SIDE = 500  # selective search runs with the image's longer side at most this (PASCAL VOC's scale)
+# Selective search runs with the image's longer side at most this (k scaled to match): its cost grows with the
+# pixels, and on shapes 640x480 recall@300 at IoU 0.5 was 0.98 at 400 as at full size, for 1/3 of the time.
+SEARCH_MAX_SIDE = 400
 
 
 def checkpoint_dir() -> Path:
@@ -144,6 +146,7 @@ class _ProposalDetector(zoo.Model):
                 "similarities": list(FAST["strategies"]),
                 "sigma": FAST["sigma"],
                 "max_side": SEARCH_MAX_SIDE,
+                "ranking": "RND x position from the top of each hierarchy, seed 0; duplicates dropped after",
             },
             "backbone_and_head": f"torchvision {BUILDER}",
             "score_thresh": heads.score_thresh,

@@ -1,31 +1,35 @@
 """Selective search: class-agnostic region proposals by hierarchical grouping of an over-segmentation.
 
 J. R. R. Uijlings, K. E. A. van de Sande, T. Gevers, A. W. M. Smeulders, "Selective Search for Object
-Recognition", IJCV 104(2), 2013 (the region proposals of R-CNN and Fast R-CNN). What is implemented, by section:
+Recognition", IJCV 104(2), 2013 (the region proposals of R-CNN and Fast R-CNN). What is implemented:
 
-- 3.1 Hierarchical grouping: the initial regions are Felzenszwalb & Huttenlocher's graph-based segmentation
+- Hierarchical grouping: the initial regions are Felzenszwalb & Huttenlocher's graph-based segmentation
   (``skimage.segmentation.felzenszwalb``, threshold ``k``, ``sigma`` 0.8, minimum size ``k`` as in the authors'
   code). The two most similar neighbouring regions are merged, their similarities to their neighbours
   recomputed, until a single region covers the image; every region of the hierarchy, the initial ones included,
   gives its bounding box as a proposal.
-- 3.2 Diversification: similarity ``s = a1 s_colour + a2 s_texture + a3 s_size + a4 s_fill`` (each ``a`` 0 or 1):
+- Diversification strategies: similarity ``s = a1 s_colour + a2 s_texture + a3 s_size + a4 s_fill`` (each ``a`` 0 or 1):
   colour — histogram intersection of 25-bin-per-channel colour histograms (75 values, L1-normalised);
   texture — histogram intersection of gradient-orientation histograms: Gaussian derivatives (sigma 1) of each
   channel in 8 orientations, 10 bins each (240 values, L1-normalised); size — ``1 - (|ri| + |rj|) / |image|``,
   which merges small regions first; fill — ``1 - (|BB_ij| - |ri| - |rj|) / |image|``, how well the two regions
   fit into each other. A merged region's histograms are the size-weighted mean of its parts'.
-- 3.3 Combining locations: each hierarchy's regions are numbered from the top (``i = 1``, the whole image)
+- Combining locations: each hierarchy's regions are numbered from the top (``i = 1``, the whole image)
   down in the reverse order of creation, given the value ``RND × i`` (RND uniform in [0, 1], drawn from a
   seeded generator, so proposals are deterministic), and all hierarchies' boxes are sorted by it; duplicate
   boxes are removed after sorting, keeping the best-ranked copy.
-- 5.2 "Selective Search Fast": colour spaces HSV and Lab, ``k`` = 50 and 100, similarities C+T+S+F and T+S+F —
-  8 hierarchies (the defaults here; OpenCV's ``switchToSelectiveSearchFast`` is the same recipe with other k).
+- "Selective Search Fast", the paper's setting for object detection: colour spaces HSV and Lab, ``k`` = 50 and
+  100, similarities C+T+S+F and T+S+F — 8 hierarchies (the defaults here; OpenCV's
+  ``switchToSelectiveSearchFast`` takes the same colour spaces and similarities with k = 150, 300, 450, and
+  ranks small regions first).
 
-Deviations, for speed on a CPU: a colour image is segmented by ``felzenszwalb`` once on its three channels
+Deviations: a colour image is segmented by ``felzenszwalb`` once on its three channels
 together (Euclidean colour distance) rather than per channel; the colour spaces are computed with 8-bit ranges
 like OpenCV's (HSV hue 0..255 here); the texture responses are rectified (positive part; the negative part is the
 opposite orientation) and binned over ``[0, the image's largest response]``; an image whose longer side exceeds
-``max_side`` is searched at that size and its boxes scaled back.
+``max_side`` is searched at that size, with ``k`` and the minimum region size scaled by the ratio of the pixel
+counts — Felzenszwalb's threshold ``k / |C|`` counts pixels, so regions keep the size they would have at full
+resolution — and its boxes are scaled back.
 """
 
 from __future__ import annotations
@@ -59,14 +63,15 @@ def selective_search(
     strategies: tuple[str, ...] = FAST["strategies"],
     sigma: float = FAST["sigma"],
     max_side: int | None = None,
-    min_side: int | None = None,
     top: int | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Proposals for an RGB ``uint8 (H, W, 3)`` image: ``float32 (N, 4)`` boxes ``x1, y1, x2, y2`` in pixels.
 
     Ranked best first and without duplicates; ``top`` keeps the first N. A box spans whole pixels: a region whose
-    pixels run from column 3 to column 7 has ``x1 = 3, x2 = 8``. The same image and arguments give the same boxes.
+    pixels run from column 3 to column 7 has ``x1 = 3, x2 = 8``. ``max_side`` caps the resolution the search runs
+    at (its cost grows with the pixel count); ``seed`` seeds the ranking's random numbers, so the same image and
+    arguments give the same boxes.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -78,8 +83,6 @@ def selective_search(
     scale = 1.0
     if max_side is not None and max(height, width) > max_side:
         scale = max_side / max(height, width)
-    elif min_side is not None and max(height, width) < min_side:
-        scale = min_side / max(height, width)
     if scale != 1.0:
         image = _resize(image, max(1, round(height * scale)), max(1, round(width * scale)))
     rng = np.random.default_rng(seed)
