@@ -21,7 +21,7 @@ from zoo.model import Model
 from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
 
 DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
-ENTRY_KEYS = ("plugin", "model", "family", "weights", "options", "notes")
+ENTRY_KEYS = ("plugin", "model", "family", "weights", "options", "notes", "meta")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Entry:
     notes: str = ""
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
     in_all: bool = True  # whether --models all includes it
+    meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m zoo.catalogue`: framework, params...
 
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Entry]:
@@ -97,6 +98,9 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise fail(f"'options' must be a mapping of option -> value, got {type(options).__name__}")
+    meta = body.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise fail(f"'meta' must be a mapping (written by python -m zoo.catalogue), got {type(meta).__name__}")
     return Entry(
         id=entry_id,
         model=body.get("model") or entry_id,
@@ -106,6 +110,7 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
         options={str(k): v for k, v in options.items()},
         notes=(body.get("notes") or "").strip(),
         where=where,
+        meta=meta,
     )
 
 
