@@ -22,14 +22,13 @@ downloaded; ``weights:`` may also be ``COCO_V1``, ``DEFAULT``, a local ``.pth`` 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import zoo
+from zoo.torchvision_support import TorchvisionWeights, input_size, set_input_size
 
 from .selective_search import FAST, selective_search
 
@@ -39,13 +38,6 @@ DETECTIONS_PER_IMAGE = 100
 # Selective search runs with the image's longer side at most this (k scaled to match): its cost grows with the
 # pixels, and on shapes 640x480 recall@300 at IoU 0.5 was 0.98 at 400 as at full size, for 1/3 of the time.
 SEARCH_MAX_SIDE = 400
-
-
-def checkpoint_dir() -> Path:
-    """Where torchvision looks for downloaded weights: ``$TORCH_HOME/hub/checkpoints``."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def propose(image: np.ndarray, top: int) -> np.ndarray:
@@ -73,60 +65,13 @@ class _ProposalDetector(zoo.Model):
         self.proposals = int(proposals)
         self.module = None
 
-    @staticmethod
-    def _enum():
-        from torchvision.models import get_model_weights
-
-        return get_model_weights(BUILDER)
-
-    def _source(self):
-        """What ``weights`` names: ("untrained", None), ("file", Path) or ("enum", enum member)."""
-        value = self.weights or "DEFAULT"
-        if value == zoo.UNTRAINED:
-            return "untrained", None
-        enum = self._enum()
-        if value in enum.__members__ or value == "DEFAULT":
-            return "enum", enum[value] if value != "DEFAULT" else enum.DEFAULT
-        return "file", Path(value).expanduser()
-
     def check_weights(self) -> zoo.WeightsCheck:
-        kind, source = self._source()
-        if kind == "untrained":
-            return zoo.WeightsCheck("none", hint="untrained: random initialisation")
-        path = source if kind == "file" else checkpoint_dir() / Path(source.url).name
-        if path.is_file():
-            return zoo.WeightsCheck("found", str(path))
-        hint = f"put {source.url} at {path}" if kind == "enum" else f"no file at {path}"
-        return zoo.WeightsCheck("missing", str(path), hint)
+        return TorchvisionWeights(BUILDER, self.weights).check()
 
     def load(self, device: str) -> None:
-        import torch
-        import torchvision
-
-        kind, source = self._source()
         options = {"box_score_thresh": SCORE_THRESH, "box_detections_per_img": DETECTIONS_PER_IMAGE}
-        self.labels = list(self._enum().DEFAULT.meta["categories"])
-        if kind == "enum":
-            path = checkpoint_dir() / Path(source.url).name
-            if not path.is_file():
-                raise zoo.WeightsUnavailable(
-                    f"{path.name} is not in {path.parent}; download {source.url} there on a connected machine, "
-                    f"or give a local file with --weights {self.name}=PATH"
-                )
-            module = torchvision.models.get_model(BUILDER, weights=source, **options)
-            self.labels = list(source.meta["categories"])
-            self.identity = f"torchvision {source} ({path.name})"
-        else:
-            module = torchvision.models.get_model(BUILDER, weights=None, weights_backbone=None, **options)
-            if kind == "file":
-                if not source.is_file():
-                    raise zoo.WeightsUnavailable(f"weights file {source} not found; check the path")
-                state = torch.load(source, map_location="cpu", weights_only=True)
-                module.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-                digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-                self.identity = f"{source} (sha256 {digest})"
-            else:
-                self.identity = zoo.UNTRAINED
+        loaded = TorchvisionWeights(BUILDER, self.weights).build(self.name, **options)
+        self.labels, self.identity, module = loaded.labels, loaded.identity, loaded.module
         module.rpn = None  # the region proposal network is what these models do without
         self.module = module.eval().to(device)
         self.device = device
@@ -290,10 +235,8 @@ class FastRCNN(_ProposalDetector):
         self.imgsz = imgsz
 
     def _configure(self) -> None:
-        if self.imgsz is not None:  # the shorter side; the longer one's limit scales in proportion
-            transform = self.module.transform
-            ratio = transform.max_size / transform.min_size[0]
-            transform.min_size, transform.max_size = (self.imgsz,), round(self.imgsz * ratio)
+        if self.imgsz is not None:
+            set_input_size(self.module.transform, self.imgsz)
 
     def info(self) -> zoo.ModelInfo:
         module = self.module
@@ -306,7 +249,7 @@ class FastRCNN(_ProposalDetector):
         )
         return zoo.ModelInfo(
             num_params=self._params(module.backbone, module.roi_heads),
-            input_size=f"shorter side {transform.min_size[0]}, longer ≤ {transform.max_size}",
+            input_size=input_size(transform),
             weights=self.identity,
             settings=settings,
         )

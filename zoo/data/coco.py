@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Category, Dataset, DatasetIssues, Track, finish, make_record, read_image_file
+from zoo.data import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, make_record, read_image_file
 from zoo.errors import ZooError
 
 
@@ -63,22 +63,31 @@ def load(path: Path, *, images_dir: str | None, limit: int | None, track: Track)
         declared = (image.get("width"), image.get("height"))
         if None not in declared and declared != (width, height):
             issues.add("images whose declared size differs from the file (file size used)", str(file))
-        anns = annotations[image["id"]]
-        records.append(
-            make_record(
-                image["id"],
-                image["file_name"],
-                (width, height),
-                [(x, y, x + w, y + h) for _, a in anns for x, y, w, h in [a["bbox"]]],
-                [a["category_id"] for _, a in anns],
-                file,
-                iscrowd=[bool(a.get("iscrowd", 0)) for _, a in anns],
-                areas=[a.get("area") for _, a in anns],
-                issues=issues,
-                where=lambda i, anns=anns: f"{path.name}: annotations[{anns[i][0]}]",
-            )
-        )
+        records.append(coco_record(image, annotations[image["id"]], file, (width, height), issues, path.name))
     return finish(path.stem, "coco", str(path), categories, records, issues, content)
+
+
+def coco_record(
+    image: dict[str, Any],
+    annotations: list[tuple[int, dict[str, Any]]],
+    file: Path,
+    size: tuple[int, int],
+    issues: DatasetIssues,
+    source: str,
+) -> ImageRecord:
+    """The record of one COCO image from its (index, annotation) pairs; ``source`` names the file in warnings."""
+    return make_record(
+        image["id"],
+        image["file_name"],
+        size,
+        [(x, y, x + w, y + h) for _, a in annotations for x, y, w, h in [a["bbox"]]],
+        [a["category_id"] for _, a in annotations],
+        file,
+        iscrowd=[bool(a.get("iscrowd", 0)) for _, a in annotations],
+        areas=[a.get("area") for _, a in annotations],
+        issues=issues,
+        where=lambda i: f"{source}: annotations[{annotations[i][0]}]",
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, make_record, read_image_file
+from zoo.data import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, read_image_file
+from zoo.data.coco import coco_record
 from zoo.errors import ZooError
 
 ANNOTATIONS = Path(__file__).with_name("sample.json")
@@ -72,18 +73,7 @@ def _read(
     if pixels is None:
         return None
     height, width = pixels.shape[:2]
-    return make_record(
-        image["id"],
-        image["file_name"],
-        (width, height),
-        [(x, y, x + w, y + h) for _, a in anns for x, y, w, h in [a["bbox"]]],
-        [a["category_id"] for _, a in anns],
-        file,
-        iscrowd=[bool(a.get("iscrowd", 0)) for _, a in anns],
-        areas=[a.get("area") for _, a in anns],
-        issues=issues,
-        where=lambda i: f"{ANNOTATIONS.name}: annotations[{anns[i][0]}]",
-    )
+    return coco_record(image, anns, file, (width, height), issues, ANNOTATIONS.name)
 
 
 def package_dir(module: str) -> Path | None:
