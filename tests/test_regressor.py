@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import zoo
-from tests.conftest import SMALL_SHAPES
+from tests.conftest import SMALL_SHAPES, save_formats
 from tests.test_run import FAST, run_zoo
 from zoo.data import ImageRecord, load_dataset
 from zoo.plugins import load_plugins
@@ -226,6 +226,22 @@ def test_a_missing_default_checkpoint_is_a_no_weights_row_naming_the_command_tha
     )
     row = pd.read_csv(tmp_path / "after" / "leaderboard.csv").set_index("model").loc["regressor"]
     assert row["status"] == "ok" and row["mean_iou"] >= 0
+
+
+def test_it_trains_on_a_dataset_read_from_files(shapes, zoo_home, tmp_path):
+    """A YOLO dataset (the same reader path as COCO and VOC): images decoded from disk, default checkpoint name."""
+    data = save_formats(shapes, tmp_path)["yolo"]
+    code, stdout, stderr = run_zoo("train", "regressor", "--data", str(data), "--split", "val", *TRAIN, "--epochs", "1")
+    assert code == 0, stderr
+    assert stdout.strip() == str(zoo_home / "regressor-yolo-val.pt")
+    meta = torch.load(zoo_home / "regressor-yolo-val.pt", weights_only=True)["meta"]
+    assert meta["dataset"]["format"] == "yolo" and meta["dataset"]["train_images"] + meta["dataset"]["val_images"] == 6
+
+
+def test_the_readme_gives_the_command_that_makes_the_default_checkpoint(plugin):
+    module, _ = plugin
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert module.TRAIN_COMMAND in readme and "regressor-shapes.pt" in readme
 
 
 def test_minutes_bounds_the_training_time_instead_of_epochs(tmp_path):

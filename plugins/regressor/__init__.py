@@ -84,8 +84,8 @@ class Regressor(zoo.Model):
         if self.weights:
             return f"no checkpoint at {path}; check the path, or make one with `zoo train regressor --out {path} ...`"
         return (
-            f"no checkpoint at {path}; create it with `{TRAIN_COMMAND}` (a few minutes on a CPU), "
-            "or give one with --weights regressor=PATH"
+            f"no checkpoint at {path}; create it with `{TRAIN_COMMAND}` (about 12 minutes on 2 CPU cores, see the "
+            "README), or give one with --weights regressor=PATH"
         )
 
     def check_weights(self) -> zoo.WeightsCheck:
