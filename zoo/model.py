@@ -75,6 +75,9 @@ class Model:
     Subclass it, set the class attributes, implement ``load``, ``forward`` and ``postprocess`` (and ``preprocess``
     when the model needs one), then register the class from your plugin's ``register_models`` hook. Options from
     ``registry.yaml`` arrive as keyword arguments of ``__init__``.
+
+    A model zoo can train (``zoo train ID``) also has a classmethod ``train(dataset, *, class_name, epochs, minutes,
+    imgsz, out, seed, console) -> Path`` that trains on a `zoo.data.Dataset` and returns the checkpoint it wrote.
     """
 
     name: ClassVar[str] = ""  # the id users select it by
