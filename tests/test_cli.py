@@ -26,6 +26,7 @@ from tests.test_run import run_zoo
         (["run", "--weights", "nope=/x.pth"], "unknown model id 'nope'"),
         (["run", "--registry", "/no/registry.yaml"], "registry not found"),
         (["report", "/no/run"], "no results.json here"),
+        (["train", "regressor", "--data", "shapes", "--device", "cuda:7"], "--device cuda:7"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_status_2(args, message, tmp_path):

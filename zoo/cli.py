@@ -185,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out", metavar="PATH", help="checkpoint to write (default: $ZOO_HOME/regressor-<dataset>[-<class>].pt)"
     )
+    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     train.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     train.add_argument(
         "--plugins-dir",
@@ -451,6 +452,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model whose class offers ``train(dataset, **options) -> Path`` and print the checkpoint's path."""
     from zoo.data import load_dataset
+    from zoo.device import check_device
     from zoo.offline import offline
     from zoo.plugins import load_plugins
 
@@ -467,6 +469,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ZooError(f"--{name} {value}: give {low} or more")
     if args.minutes is not None and not args.minutes > 0:
         raise ZooError(f"--minutes {args.minutes}: give a positive number of minutes")
+    try:
+        device = check_device(args.device)
+    except ValueError as error:
+        raise ZooError(str(error)) from None
     if args.threads is not None:
         import torch
 
@@ -483,6 +489,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             imgsz=args.imgsz,
             out=args.out,
             seed=args.seed,
+            device=device,
             console=console,
         )
     print(path)

@@ -137,12 +137,17 @@ def learning_rate(progress: float, step: int) -> float:
     return LR * min(1.0, (step + 1) / WARMUP_STEPS) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def validation_iou(net: torch.nn.Module, images: torch.Tensor, targets_xyxy: torch.Tensor) -> float:
+def validation_iou(
+    net: torch.nn.Module, images: torch.Tensor, targets_xyxy: torch.Tensor, device: str = "cpu"
+) -> float:
     """Mean IoU of the predicted box with the target box over the held-out images."""
     net.eval()
     with torch.inference_mode():
         predicted = torch.cat(
-            [network.decode(net(network.normalise(images[i : i + 128]))) for i in range(0, len(images), 128)]
+            [
+                network.decode(net(network.normalise(images[i : i + 128].to(device)))).cpu()
+                for i in range(0, len(images), 128)
+            ]
         )
     net.train()
     return float(network.box_iou(predicted, targets_xyxy).mean())
@@ -157,6 +162,7 @@ def train(
     imgsz: int | None = None,
     out: str | os.PathLike | None = None,
     seed: int | None = None,
+    device: str = "cpu",
     console: Console | None = None,
     default_dir: Callable[[], Path],
 ) -> Path:
@@ -195,7 +201,7 @@ def train(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     arch = network.architecture(imgsz)
-    net = network.build(arch)
+    net = network.build(arch).to(device)
     net.train()
     optimiser = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     batch = min(BATCH, len(train_at))
@@ -224,6 +230,7 @@ def train(
                     group["lr"] = learning_rate(progress_fraction, step)
                 chosen = order[first : first + batch]
                 x, y = augment(train_images[chosen], train_targets[chosen], generator)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 loss = F.mse_loss(torch.sigmoid(net(network.normalise(x))), y)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -237,7 +244,7 @@ def train(
             if not losses:  # the time ran out before this epoch took a step
                 epoch -= 1
                 break
-            iou = validation_iou(net, val_images, val_xyxy)
+            iou = validation_iou(net, val_images, val_xyxy, device)
             history.append(
                 {"epoch": epoch, "steps": len(losses), "train_loss": float(np.mean(losses)), "val_mean_iou": iou}
             )
@@ -282,11 +289,12 @@ def train(
         "history": history,
         "train_seconds": round(time.perf_counter() - fit_started, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
+        "device": device,
         "threads": torch.get_num_threads(),
         "torch": str(torch.__version__),
         "zoo": zoo.__version__,
     }
-    save_checkpoint(path, net.state_dict(), meta)
+    save_checkpoint(path, {name: value.cpu() for name, value in net.state_dict().items()}, meta)
     console.print(
         f"zoo: saved {path} after {len(history)} epoch(s), {step} steps, {meta['train_seconds']:.0f} s of training: "
         f"train loss {final['train_loss']:.5f}, val mean IoU {final['val_mean_iou']:.3f}",
