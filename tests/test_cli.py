@@ -22,6 +22,7 @@ from tests.test_run import run_zoo
         (["run", "--iou-conf", "2"], "--iou-conf 2.0: give a score between 0 and 1"),
         (["run", "--device", "cuda:7"], "--device cuda:7"),
         (["run", "--device", "tpu"], "--device tpu: unknown device"),
+        (["run", "--device", "cuda:x"], "--device cuda:x: unknown device"),
         (["run", "--weights", "nonsense"], "--weights nonsense: expected ID=PATH"),
         (["run", "--weights", "nope=/x.pth"], "unknown model id 'nope'"),
         (["run", "--registry", "/no/registry.yaml"], "registry not found"),

@@ -29,7 +29,7 @@ class RaisesAtPredict(zoo.Model):
     def load(self, device):
         self.labels = ["circle"]
     def forward(self, batch):
-        raise RuntimeError("the model exploded")
+        raise RuntimeError("the model exploded [/] :x:")  # printed as it is: not rich markup, not an emoji
 
 class SeesEarlierResults(zoo.Model):
     """Loads after the others: records which models results.json already holds at that moment."""
@@ -170,7 +170,8 @@ def test_a_failing_model_gets_a_failed_row_and_finished_results_are_already_on_d
     assert code == 0, stderr
     rows = {m["id"]: m for m in read_results(out)["models"]}
     assert rows["raises-at-predict"]["status"] == "failed"
-    assert rows["raises-at-predict"]["reason"] == "predict failed: RuntimeError: the model exploded"
+    assert rows["raises-at-predict"]["reason"] == "predict failed: RuntimeError: the model exploded [/] :x:"
+    assert "raises-at-predict — predict failed: RuntimeError: the model exploded [/] :x:" in stderr
     assert rows["reference-blobs"]["status"] == "ok"
     assert rows["sees-earlier-results"]["reason"] == "seen: reference-blobs,raises-at-predict"
 
@@ -370,8 +371,23 @@ def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_p
 
 
 def test_a_slow_model_warms_up_once_and_skips_batches_it_cannot_finish_within_the_budget(tmp_path):
-    code, _, stderr = run_zoo("run", "--models", "reference-blobs", "--data", SMALL_SHAPES, "--out", str(tmp_path),
-                              "--warmup", "5", "--iters", "3", "--batch", "4", "--speed-budget", "0")
+    code, _, stderr = run_zoo(
+        "run",
+        "--models",
+        "reference-blobs",
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        str(tmp_path),
+        "--warmup",
+        "5",
+        "--iters",
+        "3",
+        "--batch",
+        "4",
+        "--speed-budget",
+        "0",
+    )
     assert code == 0, stderr
     (row,) = read_results(tmp_path)["models"]
     assert row["speed"]["warmup_calls"] == 1

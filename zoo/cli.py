@@ -12,17 +12,19 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track as rich_track
 from rich.table import Table
+from rich.text import Text
 
 from zoo import __version__
 from zoo.errors import ZooError
 
 T = TypeVar("T")
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,10 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plugins, catalogue = _load_catalogue(args)
     entries = select(args.models, catalogue)
     weights = _parse_weights(args.weights, catalogue)
-    try:
-        device = check_device(args.device)
-    except ValueError as error:
-        raise ZooError(str(error)) from None
+    device = check_device(args.device)
     dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
     for line in dataset.issues.lines():
         console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
@@ -397,18 +396,26 @@ def _print_result(result: dict) -> None:
     status = result["status"]
     colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
     reason = f" — {result['reason']}" if result.get("reason") else ""
-    console.print(f"  [{colour}]{status:>10}[/] {result['id']}{reason}")
+    console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
 
 
 def _print_leaderboard(results: dict) -> None:
     from zoo.leaderboard import rows
-    from zoo.report import _cell
 
     columns = ("model", "status", "mean_iou", "map", "map50", "latency_ms_p50", "images_per_s")
     table = Table(*columns, title="leaderboard")
     for row in rows(results):
-        table.add_row(*(_cell(row[c]) for c in columns))
+        table.add_row(*(Text(_cell(row[c])) for c in columns))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """A leaderboard value as short text for the terminal table."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
 
 
 def _weights_checks(args: argparse.Namespace):
@@ -469,10 +476,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ZooError(f"--{name} {value}: give {low} or more")
     if args.minutes is not None and not args.minutes > 0:
         raise ZooError(f"--minutes {args.minutes}: give a positive number of minutes")
-    try:
-        device = check_device(args.device)
-    except ValueError as error:
-        raise ZooError(str(error)) from None
+    device = check_device(args.device)
     if args.threads is not None:
         import torch
 

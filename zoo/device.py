@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+from zoo.errors import ZooError
 
 
 def synchronize(device: str) -> None:
@@ -19,23 +22,23 @@ def synchronize(device: str) -> None:
 
 
 def check_device(device: str) -> str:
-    """Return ``device`` if this machine has it, else raise ValueError saying which devices it has."""
+    """Return ``device`` if this machine has it, else raise a ZooError saying which devices it has."""
     if device == "cpu":
         return device
     import torch
 
-    if device.startswith("cuda"):
+    if device == "cuda" or re.fullmatch(r"cuda:\d+", device):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: no CUDA device is visible here; use --device cpu")
+            raise ZooError(f"--device {device}: no CUDA device is visible here; use --device cpu")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+            raise ZooError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
         return device
     if device == "mps":
         if not torch.backends.mps.is_available():
-            raise ValueError("--device mps: MPS is not available here; use --device cpu")
+            raise ZooError("--device mps: MPS is not available here; use --device cpu")
         return device
-    raise ValueError(f"--device {device}: unknown device; use cpu, cuda, cuda:N or mps")
+    raise ZooError(f"--device {device}: unknown device; use cpu, cuda, cuda:N or mps")
 
 
 def count_flops(fn: Callable[[], Any]) -> int:

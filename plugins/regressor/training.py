@@ -167,7 +167,7 @@ def train(
     default_dir: Callable[[], Path],
 ) -> Path:
     """Train the regressor on ``dataset`` and save the checkpoint; return its path."""
-    console = console or Console(stderr=True, highlight=False)
+    console = console or Console(stderr=True, highlight=False, emoji=False)
     if epochs is not None and minutes is not None:
         raise ZooError("give --epochs or --minutes, not both")
     if epochs is not None and epochs < 1:

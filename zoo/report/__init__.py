@@ -78,12 +78,3 @@ def _static(name: str) -> str:
     text = (STATIC / name).read_text(encoding="utf-8")
     # inlined into <style> / <script>: a closing tag inside would end the element early
     return text.replace("</", "<\\/")
-
-
-def _cell(value: Any) -> str:
-    """A leaderboard value as short text for the terminal table (`zoo run` prints it)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)
