@@ -213,7 +213,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _track(items: Iterable[T], description: str, total: int) -> Iterable[T]:
     return rich_track(
-        items, description=description, total=total, console=console, transient=True, disable=not console.is_terminal
+        items,
+        description=escape(description),
+        total=total,
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     )
 
 
