@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import SMALL_SHAPES
@@ -205,20 +206,23 @@ def test_force_runs_finished_models_again_and_a_changed_folder_is_refused(tmp_pa
     assert code == 2 and "holds a run with another dataset" in stderr
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_what_finished(tmp_path, stop, code):
     path = slow_registry(tmp_path, 5)
     out = tmp_path / "interrupted"
     process = _start(out, "reference-blobs,slow,centre-box", path)
     _wait_for(out, "reference-blobs", process)
     time.sleep(1.0)  # the slow model's worker is running now
-    os.kill(process.pid, signal.SIGINT)
+    workers = psutil.Process(process.pid).children(recursive=True)
+    assert workers, "the slow model runs in a worker process"
+    os.kill(process.pid, stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "interrupted; the models that finished are in" in stderr and "run the same command to resume" in stderr
     assert "Traceback" not in stderr
     assert [row["id"] for row in read_results(out)["models"]] == ["reference-blobs"]
-    leftovers = subprocess.run(["pgrep", "-f", f"zoo.*{out}"], capture_output=True, text=True).stdout
-    assert not leftovers.strip(), "no worker is left running"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "no worker is left running"
 
 
 @pytest.mark.parametrize("allow", [False, True])

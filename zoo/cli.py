@@ -6,10 +6,13 @@ User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -295,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     started = time.time()
     try:
-        with offline(not args.allow_network):
+        with offline(not args.allow_network), _sigterm_as_interrupt():
             for entry in entries:
                 key = {
                     "entry": {
@@ -318,11 +321,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 folder.add(model_run)
                 _print_result(model_run.result)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         console.print(
             f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
         )
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130
     finally:
         folder.finish(
             {
@@ -402,6 +405,28 @@ def _print_result(result: dict) -> None:
     colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
     reason = f" — {result['reason']}" if result.get("reason") else ""
     console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler) during a run: handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while models run, so the running worker is stopped and what finished is kept
+    (by default SIGTERM ends zoo at once and leaves the worker running)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_leaderboard(results: dict) -> None:
