@@ -372,22 +372,9 @@ def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_p
 
 def test_a_slow_model_warms_up_once_and_skips_batches_it_cannot_finish_within_the_budget(tmp_path):
     code, _, stderr = run_zoo(
-        "run",
-        "--models",
-        "reference-blobs",
-        "--data",
-        SMALL_SHAPES,
-        "--out",
-        str(tmp_path),
-        "--warmup",
-        "5",
-        "--iters",
-        "3",
-        "--batch",
-        "4",
-        "--speed-budget",
-        "0",
-    )
+        "run", "--models", "reference-blobs", "--data", SMALL_SHAPES, "--out", str(tmp_path),
+        "--warmup", "5", "--iters", "3", "--batch", "4", "--speed-budget", "0",
+    )  # fmt: skip
     assert code == 0, stderr
     (row,) = read_results(tmp_path)["models"]
     assert row["speed"]["warmup_calls"] == 1
