@@ -225,20 +225,36 @@ def _track(items: Iterable[T], description: str, total: int) -> Iterable[T]:
     )
 
 
-def _load_catalogue(args: argparse.Namespace):
+def _load_plugins(args: argparse.Namespace):
+    """The plugins, each one's problems printed as a warning (the others still load)."""
     from zoo.plugins import load_plugins
-    from zoo.registry import DEFAULT_REGISTRY, build_catalogue, load_registry
 
     plugins = load_plugins(args.plugins_dir)
     for problem in plugins.problems:
         console.print(f"zoo: warning: {problem}", markup=False)
+    return plugins
+
+
+def _load_dataset(args: argparse.Namespace):
+    """The dataset ``--data`` names, with its counted warnings printed."""
+    from zoo.data import load_dataset
+
+    dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
+    for line in dataset.issues.lines():
+        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
+    return dataset
+
+
+def _load_catalogue(args: argparse.Namespace):
+    from zoo.registry import DEFAULT_REGISTRY, build_catalogue, load_registry
+
+    plugins = _load_plugins(args)
     entries = load_registry(args.registry or DEFAULT_REGISTRY)
     return plugins, build_catalogue(entries, plugins)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from zoo import context as run_context
-    from zoo.data import load_dataset
     from zoo.device import check_device
     from zoo.isolation import Limits, WorkerSetup
     from zoo.offline import offline
@@ -251,9 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = select(args.models, catalogue)
     weights = _parse_weights(args.weights, catalogue)
     device = check_device(args.device)
-    dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
-    for line in dataset.issues.lines():
-        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
+    dataset = _load_dataset(args)
     settings = Settings(
         device=device,
         warmup=args.warmup,
@@ -488,14 +502,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model whose class offers ``train(dataset, **options) -> Path`` and print the checkpoint's path."""
-    from zoo.data import load_dataset
     from zoo.device import check_device
     from zoo.offline import offline
-    from zoo.plugins import load_plugins
 
-    plugins = load_plugins(args.plugins_dir)
-    for problem in plugins.problems:
-        console.print(f"zoo: warning: {problem}", markup=False)
+    plugins = _load_plugins(args)
     trainable = sorted(model_id for model_id, r in plugins.models.items() if callable(getattr(r.cls, "train", None)))
     if args.model not in trainable:
         what = "is not a model zoo can train" if args.model in plugins.models else "is not a registered model"
@@ -512,9 +522,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     with offline(True):
-        dataset = load_dataset(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=_track)
-        for line in dataset.issues.lines():
-            console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
+        dataset = _load_dataset(args)
         path = plugins.models[args.model].cls.train(
             dataset,
             class_name=args.class_name,
