@@ -33,6 +33,18 @@ def isolated_env(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread while a test runs (restored after), for modules that build real detectors: on a small
+    machine shared with other processes, two spinning threads per process make every convolution crawl."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def shapes() -> Dataset:
     return load_dataset(SMALL_SHAPES)
 

@@ -20,14 +20,7 @@ CHECKPOINT = "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
 URL = f"https://download.pytorch.org/models/{CHECKPOINT}"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Torch on one thread while these tests run (restored after): the models here are large for a test, and on a
-    small machine shared with other processes, two spinning threads per process make every convolution crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the models here are large for a test
 
 
 @pytest.fixture(scope="module")

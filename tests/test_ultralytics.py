@@ -63,15 +63,7 @@ def checkpoint(model_id: str, path: Path, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tests' tiny inputs run fastest, and steadiest on a shared machine, on one thread; restored after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny inputs run fastest and steadiest on one thread
 
 
 @pytest.fixture
