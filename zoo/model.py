@@ -77,7 +77,8 @@ class Model:
     ``registry.yaml`` arrive as keyword arguments of ``__init__``.
 
     A model zoo can train (``zoo train ID``) also has a classmethod ``train(dataset, *, class_name, epochs, minutes,
-    imgsz, out, seed, console) -> Path`` that trains on a `zoo.data.Dataset` and returns the checkpoint it wrote.
+    imgsz, out, seed, device, console) -> Path`` that trains on a `zoo.data.Dataset` and returns the checkpoint it
+    wrote.
     """
 
     name: ClassVar[str] = ""  # the id users select it by

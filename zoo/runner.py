@@ -88,9 +88,9 @@ def evaluate(
             model = _load(entry, plugins, settings, weights, result)
             if model is None:
                 return run
-            images = [image.load() for image in dataset.images[:1]]
-            _describe(model, images[0], result)
-            warmup_calls = _warm_up(model, dataset, settings, result, report)
+            first = dataset.images[0].load()
+            _describe(model, first, result)
+            warmup_calls = _warm_up(model, first, settings, result, report)
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
                 _time_speed(model, dataset, settings, [], result, report, warmup_calls)
@@ -218,10 +218,9 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
     result["info"] = info
 
 
-def _warm_up(model: Model, dataset: Dataset, settings: Settings, result: dict[str, Any], report: Report) -> int:
+def _warm_up(model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report) -> int:
     """Untimed calls on the first image, up to ``warmup`` of them, stopping once ``speed_budget`` seconds have gone
     (after at least one): a model that takes minutes per image is warm after one call."""
-    first = dataset.images[0].load()
     deadline = time.perf_counter() + settings.speed_budget
     calls = 0
     try:
