@@ -97,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="only regenerate the README table")
     parser.add_argument("--models", help="measure only these ids (comma-separated)")
     args = parser.parse_args(argv)
-    if not args.readme:
-        from zoo.plugins import load_plugins
+    from zoo.plugins import load_plugins
 
-        plugins = load_plugins()
+    plugins = load_plugins()
+    if not args.readme:
         catalogue = build_catalogue(load_registry(), plugins)
         wanted = args.models.split(",") if args.models else list(catalogue)
         measured = {}
@@ -108,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {model_id}", file=sys.stderr)
             measured[model_id] = measure(catalogue[model_id], plugins)
         DEFAULT_REGISTRY.write_text(update_registry(DEFAULT_REGISTRY.read_text(), measured))
-    from zoo.plugins import load_plugins
-
-    entries = list(build_catalogue(load_registry(), load_plugins()).values())
+    entries = list(build_catalogue(load_registry(), plugins).values())  # the registry as just rewritten
     README.write_text(update_readme(README.read_text(), markdown_table(entries)))
     return 0
 
