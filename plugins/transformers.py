@@ -25,7 +25,6 @@ largest image (with a pixel mask), which costs DETR some AP, so only throughput 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import os
 import re
@@ -37,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 import zoo
+from zoo.files import sha256_prefix
 
 # The 80 COCO classes in COCO's own order, and the category ids COCO gives them (1..90 with 10 unused ids): DETR,
 # Conditional/Deformable DETR and YOLOS predict label ids in that 91-id space ("N/A" at 0 and at the gaps), RT-DETR
@@ -236,7 +236,7 @@ class TransformersDetector(zoo.Model):
                 self.official = source.name == self.hub_id
             else:
                 self.identity = (
-                    f"{source.name} ({found.weights_file}, sha256 {_digest(found.folder / found.weights_file)})"
+                    f"{source.name} ({found.weights_file}, sha256 {sha256_prefix(found.folder / found.weights_file)})"
                 )
         self.labels = labels_from_id2label(module.config.id2label)
         self.processor = processor
@@ -375,14 +375,6 @@ def _no_pretrained_backbone(config) -> None:
     for item in (config, getattr(config, "backbone_config", None)):
         if item is not None and hasattr(item, "use_pretrained_backbone"):
             item.use_pretrained_backbone = False
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
 
 
 # id -> what the class needs. The architectures are those of the official checkpoints, written as arguments of

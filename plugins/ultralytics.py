@@ -44,7 +44,6 @@ confidence 0.001 (see ``CONF``); all three are recorded in ``ModelInfo.settings`
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 import zoo
+from zoo.files import sha256_prefix
 
 # Confidence: 0.001, the threshold of ``yolo val``, which produced the published mAP, rather than zoo's usual 0
 # (ultralytics would accept 0.0). Boxes under 0.001 almost never reach the 100 per image COCO AP reads, but at 0.0
@@ -128,14 +128,6 @@ def coco_names() -> list[str]:
 
     names = YAML.load(ROOT / "cfg" / "datasets" / "coco.yaml")["names"]
     return [names[i] for i in range(len(names))]
-
-
-def sha256_prefix(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
 
 
 class UltralyticsDetector(zoo.Model):

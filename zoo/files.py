@@ -1,7 +1,8 @@
-"""Writing files so that a crash never leaves half of one, and JSON that never holds NaN."""
+"""Writing files so that a crash never leaves half of one, JSON that never holds NaN, and files' digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,6 +24,15 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def sha256_prefix(path: Path) -> str:
+    """The first 12 hex digits of the file's SHA-256, read in 1 MiB chunks: a weights file's identity in results."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
 
 
 def to_json(data: Any, indent: int | None = 1) -> str:

@@ -7,11 +7,11 @@ a local ``.pth`` state dict, or ``untrained``.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.files import sha256_prefix
 from zoo.model import UNTRAINED, WeightsCheck, WeightsUnavailable
 
 
@@ -96,8 +96,7 @@ class TorchvisionWeights:
             raise WeightsUnavailable(f"weights file {source} not found; check the path")
         state = torch.load(source, map_location="cpu", weights_only=True)
         module.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-        return Loaded(module, f"{source} (sha256 {digest})", labels, None)
+        return Loaded(module, f"{source} (sha256 {sha256_prefix(source)})", labels, None)
 
 
 def set_input_size(transform: Any, imgsz: int) -> None:

@@ -19,13 +19,13 @@ makes it. Checkpoints are read with ``torch.load(weights_only=True)``: tensors a
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 import zoo
+from zoo.files import sha256_prefix
 
 TRAIN_COMMAND = "zoo train regressor --data shapes:count=3000"
 """The command that makes the default checkpoint (the README gives its measured time and IoU)."""
@@ -108,8 +108,7 @@ class Regressor(zoo.Model):
             if not path.is_file():
                 raise zoo.WeightsUnavailable(self._missing(path))
             state, self.meta = read_checkpoint(path)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            self.identity = f"{path} (sha256 {digest})"
+            self.identity = f"{path} (sha256 {sha256_prefix(path)})"
         net = network.build(self.meta["architecture"])
         if state is not None:
             net.load_state_dict(state)
