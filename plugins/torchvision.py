@@ -1,7 +1,8 @@
 """torchvision's COCO detectors: Faster R-CNN, SSD, RetinaNet and FCOS, through one wrapper.
 
-Weights come through torchvision's own weight enums and cache (``$TORCH_HOME/hub/checkpoints``); zoo never
-downloads during a run: a missing file is reported with the URL to fetch and where to put it. ``weights:`` in
+Weights come through torchvision's own weight enums and cache (``$TORCH_HOME/hub/checkpoints``): zoo fetches the
+official checkpoint before a run measures the model (or ``zoo pull`` ahead of time) and checks it against the hash
+in its name; the model itself never touches the network. ``weights:`` in
 ``registry.yaml`` (or ``--weights ID=PATH``) may name an enum value (``COCO_V1``, ``DEFAULT``), a local
 ``.pth`` state-dict file, or ``untrained``.
 """
@@ -43,6 +44,9 @@ class TorchvisionDetector(zoo.Model):
 
     def check_weights(self) -> zoo.WeightsCheck:
         return self._weights().check()
+
+    def remote_files(self) -> list[zoo.RemoteFile]:
+        return self._weights().remote_files()
 
     def load(self, device: str) -> None:
         keep_all = BUILDERS[self.builder][1]

@@ -1,10 +1,13 @@
 """Hugging Face transformers' DETR-style detectors: DETR, Conditional DETR, Deformable DETR, RT-DETR and YOLOS.
 
 Weights come through transformers' own ``from_pretrained`` and the Hugging Face cache (``$HF_HUB_CACHE``, else
-``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), always with ``local_files_only=True``: zoo never downloads
-and never falls back to anything else. ``weights:`` in ``registry.yaml`` (or ``--weights ID=PATH``) may name
+``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``; ``huggingface/`` in a ``--weights-dir`` folder), always with
+``local_files_only=True``: the model never downloads. zoo fetches the official files (``remote_files``: the config,
+the image processor's config and the weights, at the revision zoo pins) with huggingface_hub before the model is
+measured, or ahead of time with ``zoo pull``. ``weights:`` in ``registry.yaml`` (or ``--weights ID=PATH``) may name
 
-- nothing: the model's hub id (``facebook/detr-resnet-50``) from the cache, at the revision ``refs/main`` points to;
+- nothing: the model's hub id (``facebook/detr-resnet-50``) at its pinned commit (``revision`` below; ``main``
+  where none is pinned: the commit ``refs/main`` points to);
 - another hub id, optionally at a revision (``facebook/detr-resnet-50@<commit>``), from the cache;
 - a local folder written by ``model.save_pretrained(folder)`` and ``image_processor.save_pretrained(folder)``;
 - ``untrained``: the architecture built from transformers' config class with random weights and COCO labels,
@@ -26,16 +29,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 import zoo
+from zoo.fetch import huggingface
 from zoo.files import sha256_prefix
 
 # The 80 COCO classes in COCO's own order, and the category ids COCO gives them (1..90 with 10 unused ids): DETR,
@@ -82,14 +85,8 @@ def labels_from_id2label(id2label: Mapping[Any, str]) -> list[str]:
 
 
 def hub_cache_dir() -> Path:
-    """Where huggingface_hub caches models, read from the environment now (not when the library was imported)."""
-    env = os.environ
-    if env.get("HF_HUB_CACHE"):
-        return Path(os.path.expandvars(env["HF_HUB_CACHE"])).expanduser()
-    if env.get("HUGGINGFACE_HUB_CACHE"):
-        return Path(os.path.expandvars(env["HUGGINGFACE_HUB_CACHE"])).expanduser()
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(os.path.expandvars(home)).expanduser() / "hub"
+    """The Hugging Face cache zoo reads (see `zoo.fetch.huggingface.cache_dir`)."""
+    return huggingface.cache_dir()
 
 
 @dataclass(frozen=True)
@@ -125,6 +122,8 @@ class TransformersDetector(zoo.Model):
     processor_options: ClassVar[dict[str, Any]] = {}  # image processor arguments of the official checkpoint
     label_space: ClassVar[str] = "coco91"
     top_k: ClassVar[int | None] = None  # boxes kept by post-processing, for processors that take top_k
+    revision: ClassVar[str] = "main"  # the official weights' commit, where zoo pins one
+    weights_file: ClassVar[str] = "model.safetensors"  # the official weights' file at that revision
     published: ClassVar[float | None] = None  # COCO val2017 box AP of the official weights, 0..1
     published_source: ClassVar[str | None] = None
 
@@ -140,7 +139,9 @@ class TransformersDetector(zoo.Model):
     # -- where the weights are --------------------------------------------------------------------------------------
 
     def _source(self) -> Source:
-        value = (self.weights or self.hub_id).strip()
+        if self.weights is None:
+            return Source("hub", self.hub_id, self.revision)
+        value = self.weights.strip()
         if value == zoo.UNTRAINED:
             return Source("untrained")
         path = Path(value).expanduser()
@@ -179,6 +180,11 @@ class TransformersDetector(zoo.Model):
 
     def _how_to_get(self, source: Source) -> str:
         cache = hub_cache_dir()
+        if source.kind == "hub" and self._official(source):
+            return (
+                f"`zoo pull --models {self.name}` fetches it into {cache} (on a connected machine; `zoo pull --to "
+                f"DIR` makes a bundle for this one), or give a local folder with --weights {self.name}=FOLDER"
+            )
         if source.kind == "hub":
             at = f" --revision {source.revision}" if source.revision else ""
             return (
@@ -207,6 +213,27 @@ class TransformersDetector(zoo.Model):
         else:
             text = f"weights folder {source.name} lacks {', '.join(found.missing)}"
         return f"{text}; {self._how_to_get(source)}"
+
+    def _official(self, source: Source) -> bool:
+        return source.kind == "hub" and source.name == self.hub_id and source.revision in (self.revision, None)
+
+    def remote_files(self) -> list[zoo.RemoteFile]:
+        """The official checkpoint's config, image processor config and weights, at the pinned revision. The weights
+        file is the one the cache holds, else ``weights_file`` (``pytorch_model.bin`` where the hub lacks it)."""
+        source = self._source()
+        if not self._official(source):
+            return []
+        revision = source.revision or "main"
+        weights = self._find(source).weights_file
+        if weights is None:
+            legacy = huggingface.remote(self.hub_id, "pytorch_model.bin", revision)
+            weights_file = huggingface.remote(self.hub_id, self.weights_file, revision)
+            if self.weights_file != legacy.name:
+                weights_file = replace(weights_file, alternative=legacy)
+        else:
+            weights_file = huggingface.remote(self.hub_id, weights, revision)
+        files = [huggingface.remote(self.hub_id, name, revision) for name in ("config.json", PROCESSOR_FILE)]
+        return [*files, weights_file]
 
     def check_weights(self) -> zoo.WeightsCheck:
         source = self._source()
@@ -377,12 +404,15 @@ def _no_pretrained_backbone(config) -> None:
             item.use_pretrained_backbone = False
 
 
-# id -> what the class needs. The architectures are those of the official checkpoints, written as arguments of
+# id -> what the class needs. ``revision``: the commits pinned are those public copies of each repository's cache
+# show (snapshots/<commit>/ with that weights file); the others follow ``main``, and a run records the commit it
+# loaded. The architectures are those of the official checkpoints, written as arguments of
 # transformers' config classes (the defaults of DetrConfig, ConditionalDetrConfig, DeformableDetrConfig and
 # RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and YOLOS-tiny follow transformers' conversion scripts).
 MODELS: dict[str, dict[str, Any]] = {
     "detr-resnet-50": dict(
         hub_id="facebook/detr-resnet-50",
+        revision="1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b",
         config_class="DetrConfig",
         model_class="DetrForObjectDetection",
         processor_class="DetrImageProcessor",
@@ -402,6 +432,8 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "deformable-detr": dict(
         hub_id="SenseTime/deformable-detr",
+        revision="83ecd26945199939cb82806f988debdb71e6f43e",
+        weights_file="pytorch_model.bin",
         config_class="DeformableDetrConfig",
         model_class="DeformableDetrForObjectDetection",
         processor_class="DeformableDetrImageProcessor",
@@ -415,6 +447,7 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "rtdetr_r18vd": dict(
         hub_id="PekingU/rtdetr_r18vd",
+        revision="ac77a11ff0170a41b771c03264987f8ce2b0d753",
         config_class="RTDetrConfig",
         model_class="RTDetrForObjectDetection",
         processor_class="RTDetrImageProcessor",

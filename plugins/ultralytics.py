@@ -2,11 +2,12 @@
 
 Weights. The default is the official checkpoint (``yolov8n.pt``, ``yolo11s.pt``, ``rtdetr-l.pt``, ...), looked for
 where ``YOLO("yolov8n.pt")`` looks: the current directory, then ultralytics' ``weights_dir`` setting
-(``yolo settings``). ``weights:`` in ``registry.yaml`` (or ``--weights ID=PATH``) may name another file; a bare
-``NAME.pt`` is looked up in the same two places. ``weights: untrained`` builds the architecture from its yaml
-(``yolov8n.yaml``, ``rtdetr-l.yaml``) with random weights and COCO's 80 names. zoo resolves the file itself and
-hands ultralytics an absolute path to a file that exists, so ultralytics' download-on-first-use never runs: a
-missing file is `zoo.WeightsUnavailable` naming where zoo looked, the official URL and where to put it.
+(``yolo settings``); with a weights folder (``--weights-dir``), only in its ``ultralytics/``. zoo fetches a missing
+official file from ultralytics' assets release into ``weights_dir`` before the model is measured (``remote_files``),
+checked against the size and sha256 ``registry.yaml`` records. ``weights:`` in ``registry.yaml`` (or ``--weights
+ID=PATH``) may name another file; a bare ``NAME.pt`` is looked up in the same places. ``weights: untrained`` builds
+the architecture from its yaml (``yolov8n.yaml``, ``rtdetr-l.yaml``) with random weights and COCO's 80 names. zoo
+hands ultralytics an absolute path to a file that exists, so ultralytics' own download-on-first-use never runs.
 
 Trust. An ultralytics ``.pt`` is a pickle of the whole module, and unpickling can run code. zoo loads only the file
 the user named or the official name where ultralytics keeps its own, and loads it with ultralytics' restricted
@@ -29,9 +30,9 @@ Offline. What ultralytics does that could touch the network or the machine, and 
   is set, and the restricted loader never installs;
 - ``YOLO_VERBOSE=0`` (unless set) keeps its log lines out of zoo's output; fonts (downloaded only when plotting), AMP
   checks (training only) and hub calls (``hub.ultralytics.com`` model ids only) are never reached.
-``YOLO_OFFLINE`` and ``YOLO_AUTOINSTALL`` are forced (zoo never downloads or installs); the others are defaults the
-user may override. Importing ultralytics also sets ``cv2.setNumThreads(0)`` for the process, as its own pipeline
-always runs that way.
+``YOLO_OFFLINE`` and ``YOLO_AUTOINSTALL`` are forced (zoo, not ultralytics, fetches; nothing installs); the others
+are defaults the user may override. Importing ultralytics also sets ``cv2.setNumThreads(0)`` for the process, as its
+own pipeline always runs that way.
 
 Prediction. zoo's three timed steps are ultralytics' own predictor steps, the split its ``Results.speed`` reports:
 ``preprocess`` is ``predictor.preprocess`` (its letterbox, HWC->CHW, /255; zoo's RGB images are handed over as BGR,
@@ -52,6 +53,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 import zoo
+import zoo.fetch
 from zoo.files import sha256_prefix
 
 # Confidence: 0.001, the threshold of ``yolo val``, which produced the published mAP, rather than zoo's usual 0
@@ -102,11 +104,16 @@ def import_ultralytics():
 
 
 def weights_dir() -> Path:
-    """ultralytics' ``weights_dir`` setting, as an absolute path (a relative one is relative to the current folder)."""
-    import_ultralytics()
-    from ultralytics.utils import SETTINGS
+    """ultralytics' ``weights_dir`` setting, as an absolute path (a relative one is relative to the current folder),
+    or ``ultralytics/`` in the weights folder in use."""
 
-    return Path(SETTINGS["weights_dir"]).expanduser().absolute()
+    def setting() -> Path:
+        import_ultralytics()
+        from ultralytics.utils import SETTINGS
+
+        return Path(SETTINGS["weights_dir"]).expanduser().absolute()
+
+    return zoo.fetch.config.library_cache("ultralytics", setting)
 
 
 def official_url(name: str) -> str:
@@ -148,29 +155,41 @@ class UltralyticsDetector(zoo.Model):
     # -- weights -------------------------------------------------------------------------------------------------
 
     def _candidates(self) -> list[Path]:
-        """The files to try, in order: a path as given, or a bare name in the current folder then ``weights_dir``."""
+        """The files to try, in order: a path as given, or a bare name in the current folder then ``weights_dir``
+        (only the weights folder's ``ultralytics/`` when one is in use)."""
         value = self.weights or self.official_name
         path = Path(value).expanduser()
         if path.parent != Path("."):  # a path with a folder: only that file
             return [path.absolute()]
+        if zoo.fetch.config.weights_dir() is not None:
+            return [weights_dir() / path.name]
         return [path.absolute(), weights_dir() / path.name]
+
+    def remote_files(self) -> list[zoo.RemoteFile]:
+        """The official file, where it is found (it is checked there) or where zoo puts it: ``weights_dir``."""
+        if (self.weights or self.official_name) != self.official_name:
+            return []
+        return [zoo.RemoteFile(url=official_url(self.official_name), path=self._find() or self._candidates()[-1])]
 
     def _find(self) -> Path | None:
         return next((path for path in self._candidates() if path.is_file()), None)
 
     def _missing_message(self) -> str:
         candidates = self._candidates()
-        if len(candidates) == 1:
+        name = candidates[-1].name
+        if Path(self.weights or self.official_name).parent != Path("."):
             return f"no file at {candidates[0]}; check the path given with weights: or --weights {self.name}=PATH"
-        name = candidates[0].name
-        looked = f"{name} is not in {candidates[0].parent} nor in ultralytics' weights_dir {candidates[1].parent}"
+        if len(candidates) == 1:
+            looked = f"{name} is not in the weights folder's {candidates[0].parent}"
+        else:
+            looked = f"{name} is not in {candidates[0].parent} nor in ultralytics' weights_dir {candidates[1].parent}"
         from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
 
         if name not in GITHUB_ASSETS_NAMES:
-            return f"{looked}; put it in one of them, or give its path with --weights {self.name}=PATH"
+            return f"{looked}; put it there, or give its path with --weights {self.name}=PATH"
         return (
-            f"{looked}; download {official_url(name)} to {candidates[1]} on a connected machine (zoo never "
-            f"downloads), or give a local file with --weights {self.name}=PATH"
+            f"{looked}; `zoo pull --models {self.name}` fetches {official_url(name)} to {candidates[-1]}, or give "
+            f"a local file with --weights {self.name}=PATH"
         )
 
     def check_weights(self) -> zoo.WeightsCheck:

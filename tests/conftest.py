@@ -13,23 +13,38 @@ from zoo.data import Dataset, load_dataset
 SMALL_SHAPES = "shapes:count=6,size=96x80,seed=7"
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Every test runs offline: any attempt to open a connection fails the test loudly."""
+    """Every test runs offline: a connection anywhere but this machine's loopback (where the download tests start
+    their own server) fails the test loudly."""
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
 
-    def refuse(*args, **kwargs):
-        raise RuntimeError(f"a test tried to reach the network: {args[:2]}")
+    def guarded_connect(self, address):
+        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in LOOPBACK):
+            return connect(self, address)
+        raise RuntimeError(f"a test tried to reach the network: {address}")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host in LOOPBACK:
+            return getaddrinfo(host, *args, **kwargs)
+        raise RuntimeError(f"a test tried to reach the network: {host}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No plugins folder from the environment, and torch's cache in a fresh folder."""
+    """No plugins folder from the environment, torch's cache in a fresh folder, and zoo offline (the download tests
+    turn it on again, against a server on loopback)."""
     monkeypatch.delenv("ZOO_PLUGINS_DIR", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    for name in ("ZOO_WEIGHTS_DIR", "ZOO_WEIGHTS_MIRROR", "ZOO_FETCH_TIMEOUT", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

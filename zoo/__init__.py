@@ -5,6 +5,7 @@ What a plugin author needs is importable from here: ``zoo.hookimpl``, ``zoo.Mode
 
 from zoo.detections import Detections
 from zoo.errors import ZooError
+from zoo.fetch.remote import RemoteFile
 from zoo.hookspecs import hookimpl
 from zoo.model import UNTRAINED, Model, ModelInfo, Prediction, StageTimes, WeightsCheck, WeightsUnavailable
 
@@ -16,6 +17,7 @@ __all__ = [
     "Model",
     "ModelInfo",
     "Prediction",
+    "RemoteFile",
     "StageTimes",
     "WeightsCheck",
     "WeightsUnavailable",

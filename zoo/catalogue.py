@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         measured = {}
         for model_id in wanted:
             print(f"measuring {model_id}", file=sys.stderr)
-            measured[model_id] = measure(catalogue[model_id], plugins)
+            entry = catalogue[model_id]
+            files = {"files": entry.meta["files"]} if "files" in entry.meta else {}  # recorded, not measured here
+            measured[model_id] = {**measure(entry, plugins), **files}
         DEFAULT_REGISTRY.write_text(update_registry(DEFAULT_REGISTRY.read_text(), measured))
     entries = list(build_catalogue(load_registry(), plugins).values())  # the registry as just rewritten
     README.write_text(update_readme(README.read_text(), markdown_table(entries)))

@@ -16,6 +16,7 @@ import numpy as np
 
 from zoo.detections import Detections, check_detections
 from zoo.device import synchronize
+from zoo.fetch.remote import RemoteFile
 
 UNTRAINED = "untrained"
 """The ``weights`` value that asks for the architecture with random weights (zoo uses it to time a model whose
@@ -100,7 +101,8 @@ class Model:
     def load(self, device: str) -> None:
         """Load the weights onto ``device`` ("cpu", "cuda", "cuda:1", "mps") and set ``self.labels``.
 
-        Raise `WeightsUnavailable` when the weights are not on this machine; never wait on the network.
+        Raise `WeightsUnavailable` when the weights are not on this machine; never use the network (zoo fetches
+        what ``remote_files`` declares before ``load`` runs).
         ``self.weights == UNTRAINED`` asks for the architecture with random weights.
         """
 
@@ -123,6 +125,14 @@ class Model:
     def check_weights(self) -> WeightsCheck:
         """Say where the weights would be loaded from and whether they are there, without loading them."""
         return WeightsCheck("none", hint="this model has no weights to load")
+
+    def remote_files(self) -> list[RemoteFile]:
+        """The files ``load`` reads that can be fetched from the network (the official weights), or ``[]``.
+
+        zoo fetches the missing ones before it measures the model (``zoo run``, ``zoo pull``), and checks every one
+        against its size and sha256 before ``load`` may read it. Declare them only for the weights ``self.weights``
+        names: a user's own file (``--weights ID=PATH``) or ``untrained`` needs nothing fetched."""
+        return []
 
     # -- what zoo provides ---------------------------------------------------------------------------------------
 

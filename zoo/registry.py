@@ -21,7 +21,7 @@ from zoo.model import Model
 from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
 
 DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
-ENTRY_KEYS = ("plugin", "model", "family", "weights", "options", "notes", "meta")
+ENTRY_KEYS = ("plugin", "model", "family", "weights", "licence", "options", "notes", "meta")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Entry:
     weights: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    licence: str = ""  # the weights' licence (SPDX id where there is one), from the model card or release
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
     in_all: bool = True  # whether --models all includes it
     meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m zoo.catalogue`: framework, params...
@@ -89,7 +90,7 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
     unknown = sorted(set(body) - set(ENTRY_KEYS))
     if unknown:
         raise fail(f"unknown key {unknown[0]!r}; the keys are {', '.join(ENTRY_KEYS)}")
-    for key in ("plugin", "model", "family", "notes"):
+    for key in ("plugin", "model", "family", "notes", "licence"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise fail(f"{key!r} must be text, got {type(body[key]).__name__}")
     weights = body.get("weights")
@@ -109,6 +110,7 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
         weights=weights,
         options={str(k): v for k, v in options.items()},
         notes=(body.get("notes") or "").strip(),
+        licence=(body.get("licence") or "").strip(),
         where=where,
         meta=meta,
     )

@@ -8,7 +8,8 @@ The protocol, recorded with every result:
 - throughput at ``batch`` images per call over ``batch_calls`` timed calls (within the same budget), after one
   untimed one; skipped when one batch would take longer than the whole budget;
 - COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
-A model whose weights are missing is timed on an untrained copy and gets no accuracy.
+A model whose weights are missing — or whose declared files fail their size or sha256 check, and are then never
+loaded — is timed on an untrained copy and gets no accuracy.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from zoo import fetch
 from zoo.data import Dataset
 from zoo.device import count_flops, peak_memory_mb, reset_peak_memory
 from zoo.errors import ZooError
@@ -161,6 +163,7 @@ def _load(
     started = time.perf_counter()
     threads = _torch_threads()
     try:
+        _check_files(entry, model)
         model.load(settings.device)
     except WeightsUnavailable as error:
         result["status"], result["reason"] = NO_WEIGHTS, " ".join(str(error).split())
@@ -185,6 +188,14 @@ def _load(
         _note(result, f"the model's library changed torch's threads to {_torch_threads()}; zoo set {threads} again")
         torch.set_num_threads(threads)
     return model
+
+
+def _check_files(entry: Entry, model: Model) -> None:
+    """The files the model declares (its official weights) must be here and intact before ``load`` reads any: a
+    missing, truncated or tampered file is `WeightsUnavailable` with the reason, and is never loaded."""
+    problem = fetch.problem(fetch.with_known(model.remote_files(), entry.meta.get("files")), entry.id)
+    if problem:
+        raise WeightsUnavailable(problem)
 
 
 def _note(result: dict[str, Any], text: str) -> None:

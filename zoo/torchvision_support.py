@@ -1,5 +1,7 @@
-"""For plugins built on torchvision's detection models: their weights, found where torchvision caches them and never
-downloaded, and their input size.
+"""For plugins built on torchvision's detection models: their weights — fetched by zoo on first use into the place
+torchvision looks (``$TORCH_HOME/hub/checkpoints``, or ``torch/hub/checkpoints`` in a ``--weights-dir`` folder),
+checked against the sha256 prefix torchvision puts in each file name, and loaded by torchvision itself — and their
+input size.
 
 ``weights`` may name a member of the builder's weights enum (``COCO_V1``; ``DEFAULT`` or nothing for the default),
 a local ``.pth`` state dict, or ``untrained``.
@@ -7,19 +9,47 @@ a local ``.pth`` state dict, or ``untrained``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.fetch import RemoteFile, config
 from zoo.files import sha256_prefix
 from zoo.model import UNTRAINED, WeightsCheck, WeightsUnavailable
 
 
+def hub_dir() -> Path:
+    """torch.hub's folder: ``$TORCH_HOME/hub``, or ``torch/hub`` in the weights folder in use."""
+
+    def default() -> Path:
+        import torch
+
+        return Path(torch.hub.get_dir()).parent
+
+    return config.library_cache("torch", default) / "hub"
+
+
 def checkpoint_dir() -> Path:
-    """Where torchvision looks for downloaded weights: ``$TORCH_HOME/hub/checkpoints``."""
+    """Where torchvision looks for downloaded weights: ``hub_dir()/checkpoints``."""
+    return hub_dir() / "checkpoints"
+
+
+def remote_file(weights: Any) -> RemoteFile:
+    """A torchvision weights enum member's checkpoint: its URL, its place, the sha256 prefix in its name, and its
+    size as torchvision's metadata gives it (in MiB, rounded: an estimate)."""
     import torch
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    name = Path(weights.url).name
+    match = torch.hub.HASH_REGEX.search(name)
+    size = weights.meta.get("_file_size")
+    return RemoteFile(
+        url=weights.url,
+        path=checkpoint_dir() / name,
+        sha256=match.group(1) if match else None,
+        size_estimate=round(size * 2**20) if size else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,10 @@ class TorchvisionWeights:
             return "enum", enum[value]
         return "file", Path(value).expanduser()
 
+    def remote_files(self) -> list[RemoteFile]:
+        kind, source = self.source()
+        return [remote_file(source)] if kind == "enum" else []
+
     def check(self) -> WeightsCheck:
         kind, source = self.source()
         if kind == "untrained":
@@ -63,7 +97,7 @@ class TorchvisionWeights:
         path = source if kind == "file" else checkpoint_dir() / Path(source.url).name
         if path.is_file():
             return WeightsCheck("found", str(path))
-        hint = f"put {source.url} at {path}" if kind == "enum" else f"no file at {path}"
+        hint = f"`zoo pull` fetches {source.url} to {path}" if kind == "enum" else f"no file at {path}"
         return WeightsCheck("missing", str(path), hint)
 
     def build(self, model_id: str, **options: Any) -> Loaded:
@@ -78,10 +112,11 @@ class TorchvisionWeights:
             path = checkpoint_dir() / Path(source.url).name
             if not path.is_file():
                 raise WeightsUnavailable(
-                    f"{path.name} is not in {path.parent}; download {source.url} there on a connected machine, "
+                    f"{path.name} is not in {path.parent}; `zoo pull --models {model_id}` fetches it, "
                     f"or give a local file with --weights {model_id}=PATH"
                 )
-            module = torchvision.models.get_model(self.builder, weights=source, **options)
+            with _hub_dir_set(hub_dir()):  # torchvision loads the file from there (a weights folder, maybe)
+                module = torchvision.models.get_model(self.builder, weights=source, **options)
             published = source.meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
             return Loaded(
                 module,
@@ -97,6 +132,19 @@ class TorchvisionWeights:
         state = torch.load(source, map_location="cpu", weights_only=True)
         module.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         return Loaded(module, f"{source} (sha256 {sha256_prefix(source)})", labels, None)
+
+
+@contextlib.contextmanager
+def _hub_dir_set(folder: Path) -> Iterator[None]:
+    """torch.hub's folder set to ``folder`` for a moment, then as it was (unset: ``$TORCH_HOME`` read anew)."""
+    import torch.hub
+
+    saved = getattr(torch.hub, "_hub_dir", None)
+    torch.hub.set_dir(str(folder))
+    try:
+        yield
+    finally:
+        torch.hub._hub_dir = saved
 
 
 def set_input_size(transform: Any, imgsz: int) -> None:

@@ -16,8 +16,8 @@ runs:
   and hands the proposals to the model's own ``roi_heads`` (``MultiScaleRoIAlign`` pooling from the shared
   feature maps, box head, predictor, postprocessing) exactly where Faster R-CNN hands it the RPN's.
 
-Weights: the torchvision checkpoint found where torchvision caches it (``$TORCH_HOME/hub/checkpoints``), never
-downloaded; ``weights:`` may also be ``COCO_V1``, ``DEFAULT``, a local ``.pth`` state dict, or ``untrained``.
+Weights: the torchvision checkpoint where torchvision caches it (``$TORCH_HOME/hub/checkpoints``), fetched by zoo
+when missing; ``weights:`` may also be ``COCO_V1``, ``DEFAULT``, a local ``.pth`` state dict, or ``untrained``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ class _ProposalDetector(zoo.Model):
 
     def check_weights(self) -> zoo.WeightsCheck:
         return TorchvisionWeights(BUILDER, self.weights).check()
+
+    def remote_files(self) -> list[zoo.RemoteFile]:
+        return TorchvisionWeights(BUILDER, self.weights).remote_files()
 
     def load(self, device: str) -> None:
         options = {"box_score_thresh": SCORE_THRESH, "box_detections_per_img": DETECTIONS_PER_IMAGE}

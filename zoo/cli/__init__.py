@@ -1,0 +1,46 @@
+"""The ``zoo`` command: one module per subcommand (``run``, ``pull``, ``models`` and ``weights``, ``train``,
+``report``), assembled here.
+
+User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from zoo import __version__
+from zoo.cli import models, pull, report, run, train
+from zoo.cli.common import console, plugin_options, weights_environment, weights_options
+from zoo.errors import ZooError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with weights_environment(args):
+            return args.command(args)
+    except ZooError as error:
+        console.print(f"zoo: error: {error}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("zoo: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:  # `zoo weights | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="Compare object localization and detection models.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    common, weights = plugin_options(), weights_options()
+    run.add(commands, common, weights)
+    pull.add(commands, common, weights)
+    models.add(commands, common, weights)
+    train.add(commands)
+    report.add(commands)
+    return parser

@@ -1,0 +1,77 @@
+"""``zoo models`` (the catalogue, each model's weights and licence) and ``zoo weights`` (where each model's weights
+are looked for, and what was found there)."""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo.cli.common import load_catalogue, print_columns
+from zoo.errors import ZooError
+
+
+def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentParser) -> None:
+    models = commands.add_parser(
+        "models",
+        parents=[common, weights],
+        help="list the catalogue",
+        description="List the catalogue: family, plugin, weight status and licence of each model.",
+    )
+    models.set_defaults(command=cmd_models)
+    where = commands.add_parser(
+        "weights",
+        parents=[common, weights],
+        help="where each model's weights are looked for",
+        description="Per model: where zoo looks for its weights, what it found there, and how to get what is missing.",
+    )
+    where.set_defaults(command=cmd_weights)
+
+
+def _checks(args: argparse.Namespace):
+    """Each catalogue entry with its weights check, without loading anything. For the files zoo fetches, the
+    check is zoo's: present and intact, missing, or corrupt (not the official file)."""
+    from zoo import fetch
+    from zoo.model import WeightsCheck
+    from zoo.registry import build_model
+    from zoo.weights import entry_files
+
+    plugins, catalogue = load_catalogue(args)
+    for entry in catalogue.values():
+        try:
+            check = build_model(entry, plugins).check_weights()
+            states = [fetch.state(file) for file in entry_files(entry, plugins)]
+        except ZooError as error:
+            check, states = WeightsCheck("unavailable", hint=str(error)), []
+        except Exception as error:  # a plugin's check must not break the listing
+            check, states = WeightsCheck("unavailable", hint=f"check failed: {type(error).__name__}: {error}"), []
+        bad = next((s for s in states if s.state == fetch.CORRUPT), None)
+        if bad is not None:
+            check = WeightsCheck(
+                "corrupt",
+                str(bad.path),
+                f"{bad.path} is not the official file ({bad.detail}); `zoo pull --models {entry.id}` fetches it again",
+            )
+        elif any(s.state == fetch.MISSING for s in states):
+            how = "zoo is offline" if fetch.config.offline() else "zoo fetches it on first use"
+            check = WeightsCheck("missing", check.location, f"{check.hint} ({how}; `zoo pull` fetches ahead)")
+        yield entry, check
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = [("id", "family", "plugin", "weights", "licence")]
+    for entry, check in _checks(args):
+        state = {"none": "not needed"}.get(check.state, check.state)
+        rows.append((entry.id, entry.family, entry.plugin, state, entry.licence or "—"))
+    print_columns(rows)
+    print("\n`zoo weights` says where each model's weights are looked for; `zoo pull` fetches them ahead of a run.")
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    for entry, check in _checks(args):
+        if check.state == "found":
+            print(f"{entry.id}: found {check.location}")
+        elif check.state == "none":
+            print(f"{entry.id}: no weights needed ({check.hint})")
+        else:
+            print(f"{entry.id}: {check.state}: {check.hint}")
+    return 0

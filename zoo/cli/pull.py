@@ -1,0 +1,193 @@
+"""``zoo pull``: fetch the selected models' official weights ahead of a run, list them first (``--dry-run``), or
+write a portable bundle for a machine without network (``--to DIR``, used there with ``--weights-dir DIR``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+from zoo import __version__, fetch
+from zoo.cli.common import console, load_catalogue, parse_weights, print_columns, size
+from zoo.cli.downloads import fetch_needs
+from zoo.errors import ZooError
+from zoo.fetch import Outcome, config
+from zoo.weights import Need, plan
+
+
+def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentParser) -> None:
+    pull = commands.add_parser(
+        "pull",
+        parents=[common, weights],
+        help="fetch the models' weights ahead of a run, or bundle them for a closed network",
+        description="Fetch the official weights of the selected models (default: all) into the places their "
+        "libraries look, skipping files already present and intact, and list them: model, file, size, where, "
+        "licence.",
+    )
+    pull.add_argument("--models", default="all", help="all (the default), ids, globs or family:NAME, comma-separated")
+    pull.add_argument("--weights", action="append", default=[], metavar="ID=PATH", help=argparse.SUPPRESS)
+    pull.add_argument("--dry-run", action="store_true", help="list the files and their total size; fetch nothing")
+    pull.add_argument(
+        "--to",
+        metavar="DIR",
+        help="write a portable bundle to DIR: the files (copied from the caches, or fetched) and manifest.json; "
+        "on the other machine, zoo run --weights-dir DIR",
+    )
+    pull.set_defaults(command=cmd_pull, creates_weights_dir=False)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from zoo.registry import select
+
+    plugins, catalogue = load_catalogue(args)
+    entries = select(args.models, catalogue)
+    weights = parse_weights(args.weights, catalogue)
+    if args.to:
+        target = Path(args.to).expanduser().absolute()
+        if target.exists() and not target.is_dir():
+            raise ZooError(f"--to {args.to}: exists and is not a folder; choose another path")
+        sources, _ = plan(entries, plugins, weights)  # where the files are on this machine now
+        target.mkdir(parents=True, exist_ok=True)
+        with config.environment(**{config.WEIGHTS_DIR: str(target)}):
+            needs, problems = plan(entries, plugins, weights)
+            _warn(problems)
+            if args.dry_run:
+                return _dry_run(needs)
+            outcomes = [_into_bundle(need, sources) for need in needs]
+            path = _manifest(target, needs, outcomes)
+        _table(needs, outcomes)
+        console.print(
+            f"zoo: bundle written to {target} ({path.name} lists every file); on the other machine: "
+            f"zoo run --weights-dir {target}",
+            markup=False,
+        )
+        return _status(outcomes)
+    needs, problems = plan(entries, plugins, weights)
+    _warn(problems)
+    if args.dry_run:
+        return _dry_run(needs)
+    outcomes = fetch_needs(needs)
+    _table(needs, outcomes)
+    return _status(outcomes)
+
+
+def _warn(problems: dict[str, str]) -> None:
+    for model_id, problem in problems.items():
+        console.print(f"zoo: warning: {model_id}: {problem}", markup=False)
+
+
+def _dry_run(needs: list[Need]) -> int:
+    """The files, their sizes, their state here and where they go; the total still to fetch."""
+    rows = [("model", "file", "size", "state", "where", "licence")]
+    missing, unknown = 0, 0
+    for need in needs:
+        found = fetch.state(need.file)
+        count, exact = _size(need.file) if found.state != fetch.PRESENT else (need.file.expected_bytes, True)
+        text = size(count) if count is not None else "?"
+        rows.append(
+            (
+                ", ".join(need.models),
+                need.file.name,
+                text if exact or count is None else f"≈{text}",
+                found.state,
+                str(found.path or fetch.config.weights_dir() or "the Hugging Face cache"),
+                need.licence or "—",
+            )
+        )
+        if found.state != fetch.PRESENT:
+            missing += count or 0
+            unknown += count is None
+    print_columns(rows)
+    todo = sum(fetch.state(n.file).state != fetch.PRESENT for n in needs)
+    note = f" and {unknown} file(s) of unknown size" if unknown else ""
+    print(f"\n{len(needs)} file(s); {todo} to fetch: {size(missing)}{note}.")
+    return 0
+
+
+def _size(file: fetch.RemoteFile) -> tuple[int | None, bool]:
+    """The file's size and whether it is exact: known, else asked of its source (unless offline), else estimated."""
+    if file.size is not None:
+        return file.size, True
+    if not config.offline():
+        from zoo.fetch.sizes import probe
+
+        probed = probe(file)
+        if probed is not None:
+            return probed, True
+    return file.size_estimate, False
+
+
+def _into_bundle(need: Need, sources: list[Need]) -> Outcome:
+    """The file in the bundle: already there, copied from this machine's cache, or fetched."""
+    found = fetch.state(need.file)
+    if found.state == fetch.PRESENT:
+        return Outcome(need.file, fetch.PRESENT, found.path)
+    urls = {need.file.url} | ({need.file.alternative.url} if need.file.alternative else set())
+    for source in sources:
+        here = fetch.state(source.file)
+        if source.file.url in urls and here.state == fetch.PRESENT:
+            return Outcome(need.file, fetch.COPIED, _copy(need.file, here.path), f"from {here.path}")
+    (outcome,) = fetch_needs([need])
+    return outcome
+
+
+def _copy(file: fetch.RemoteFile, source: Path) -> Path:
+    if file.hub is not None:
+        from zoo.fetch import huggingface
+
+        return huggingface.copy_into(file, source, huggingface.cache_dir())
+    file.path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = file.path.with_name(f".{file.path.name}.zoo-part")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, file.path)
+    return file.path
+
+
+def _manifest(target: Path, needs: list[Need], outcomes: list[Outcome]) -> Path:
+    from zoo.fetch.bundle import Record, write_manifest
+    from zoo.fetch.integrity import digest
+
+    records = []
+    for need, outcome in zip(needs, outcomes):
+        if outcome.path is None or not outcome.path.is_file():
+            continue
+        path = outcome.path.absolute()
+        records.append(
+            Record(
+                path=path.relative_to(target).as_posix(),
+                file=path.name,
+                models=need.models,
+                url=need.file.url,
+                sha256=digest(path.resolve()),
+                size=path.stat().st_size,
+                licence=need.licence,
+            )
+        )
+    return write_manifest(target, records, __version__)
+
+
+def _table(needs: list[Need], outcomes: list[Outcome]) -> None:
+    rows = [("model", "file", "size", "where", "licence", "result")]
+    for need, outcome in zip(needs, outcomes):
+        where = outcome.path or need.file.path
+        count = outcome.path.stat().st_size if outcome.path and outcome.path.is_file() else need.file.expected_bytes
+        result = outcome.state if outcome.ok else f"{outcome.state}: {outcome.detail}"
+        rows.append(
+            (", ".join(need.models), need.file.name, size(count), str(where or "—"), need.licence or "—", result)
+        )
+    print_columns(rows)
+
+
+def _status(outcomes: list[Outcome]) -> int:
+    bad = [o for o in outcomes if not o.ok]
+    if not outcomes:
+        console.print("zoo: the selected models need no files from the network", markup=False)
+    if bad:
+        console.print(
+            f"zoo: {len(bad)} of {len(outcomes)} file(s) are not here; the reasons are above. Fix them and run the "
+            "same command again: what is here is kept, and a cut transfer resumes",
+            markup=False,
+        )
+        return 1
+    return 0

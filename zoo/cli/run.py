@@ -1,0 +1,357 @@
+"""``zoo run``: fetch what the selected models need, run each on the dataset with one protocol, write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from zoo.cli.common import cell, console, load_catalogue, load_dataset, parse_weights
+from zoo.errors import ZooError
+
+
+def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentParser) -> None:
+    run = commands.add_parser(
+        "run",
+        parents=[common, weights],
+        help="run models on a dataset and write a report",
+        description="Run models on one dataset with one protocol; write a run folder. The official weights of the "
+        "selected models are fetched first where they are missing (unless --offline).",
+    )
+    run.add_argument("--models", default="all", help="all, ids, globs (yolo*) or family:NAME, comma-separated")
+    run.add_argument(
+        "--data",
+        default="sample",
+        help="sample (the default: real photographs that installed packages ship, with COCO classes), "
+        "shapes[:count=N,size=WxH,seed=N], a COCO .json, a YOLO data.yaml or a VOC folder",
+    )
+    run.add_argument("--images", metavar="DIR", help="folder the dataset's image paths are relative to")
+    run.add_argument("--split", default="val", help="YOLO / VOC split to use (default: val)")
+    run.add_argument("--limit", type=int, metavar="N", help="use only the first N images")
+    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    run.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<date-time>)")
+    run.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="load model ID's weights from PATH (repeatable)",
+    )
+    run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
+    run.add_argument("--iters", type=int, default=30, metavar="N", help="at least N timed batch-1 calls (default 30)")
+    run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
+    run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
+    run.add_argument(
+        "--speed-budget",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a slow model stops extra timing calls after this long (default 60; at least 5 calls are timed)",
+    )
+    run.add_argument(
+        "--iou-conf",
+        type=float,
+        default=0.5,
+        metavar="SCORE",
+        help="minimum score of a prediction for the IoU metrics (default 0.5; AP uses all)",
+    )
+    run.add_argument(
+        "--imgsz",
+        type=int,
+        metavar="PIXELS",
+        help="run every model that allows it at this input size instead of its native one",
+    )
+    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run the selected models again even if this run folder already has their results",
+    )
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a model after this long (default: none)")
+    run.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop a model that makes no progress (loads, or finishes a call) this long (default 600)",
+    )
+    run.add_argument(
+        "--memory-limit",
+        type=float,
+        metavar="GB",
+        help="stop a model whose worker uses more memory (default: 80%% of this machine's)",
+    )
+    run.add_argument(
+        "--no-isolation",
+        dest="isolation",
+        action="store_false",
+        help="run models in this process instead of one worker process each (faster start, unprotected)",
+    )
+    run.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="let models reach the network while they are measured (off by default: offline, fail fast)",
+    )
+    run.add_argument(
+        "--no-untrained-speed",
+        dest="untrained_speed",
+        action="store_false",
+        help="do not time models whose weights are missing on an untrained copy",
+    )
+    run.set_defaults(command=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from zoo.device import check_device
+    from zoo.isolation import Limits, WorkerSetup
+    from zoo.registry import select
+    from zoo.runfolder import RunFolder
+    from zoo.runner import Settings
+
+    _check_numbers(args)
+    plugins, catalogue = load_catalogue(args)
+    entries = select(args.models, catalogue)
+    weights = parse_weights(args.weights, catalogue)
+    device = check_device(args.device)
+    dataset = load_dataset(args)
+    settings = Settings(
+        device=device,
+        warmup=args.warmup,
+        iters=args.iters,
+        batch=args.batch,
+        batch_calls=args.batch_calls,
+        speed_budget=args.speed_budget,
+        iou_conf=args.iou_conf,
+        untrained_speed=args.untrained_speed,
+        weights=weights,
+        imgsz=args.imgsz,
+        threads=args.threads,
+    )
+    memory_gb = args.memory_limit if args.memory_limit is not None else _default_memory_limit()
+    limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
+    out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = RunFolder(out)
+    folder.open(
+        _context(args, settings, limits, dataset, device, plugins),
+        dataset.coco_ground_truth(),
+        dataset,
+        fresh=args.force,
+    )
+    setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
+    console.print(
+        f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
+        f"{dataset.num_boxes} boxes) → {out}",
+        markup=False,
+    )
+    started = time.time()
+    try:
+        with _sigterm_as_interrupt():
+            for entry in entries:
+                key = {
+                    "entry": {
+                        "model": entry.model,
+                        "plugin": entry.plugin,
+                        "weights": entry.weights,
+                        "options": entry.options,
+                    },
+                    "weights": weights.get(entry.id),
+                }
+                done = None if args.force else folder.finished(entry.id, key)
+                if done is not None:
+                    console.print(
+                        f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False
+                    )
+                    continue
+                fetched = _fetch(entry, plugins, weights)
+                model_run = _run_one(entry, dataset, settings, plugins, setup, limits, out, args)
+                _record_fetch(model_run.result, fetched)
+                model_run.result["key"] = key
+                model_run.result["entry_notes"] = entry.notes
+                model_run.result["licence"] = entry.licence or None
+                model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                folder.add(model_run)
+                _print_result(model_run.result)
+    except KeyboardInterrupt as stop:
+        console.print(
+            f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
+        )
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        folder.finish(
+            {
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "duration_s": round(time.time() - started, 2),
+            }
+        )
+    _print_leaderboard(folder.results)
+    print(out / "index.html")
+    return 0
+
+
+def _context(args, settings, limits, dataset, device, plugins) -> dict:
+    """What results.json records about the run as a whole."""
+    from zoo import context as run_context
+    from zoo.fetch import config
+
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": run_context.command_line(),
+        "zoo_commit": run_context.git_commit(),
+        "settings": {
+            **{k: v for k, v in vars(settings).items() if k != "weights"},
+            "iou_thresholds": list(settings.iou_thresholds),
+            "split": args.split if dataset.format in ("yolo", "voc") else None,
+            "predict_batch": 1,
+            "score_threshold_for_ap": "none applied by zoo; each library's own lowest is in its model's info.settings",
+            "coco_max_dets": 100,
+        },
+        "isolation": {"workers": args.isolation, **vars(limits), "allow_network": args.allow_network},
+        "weights_source": {
+            "offline": config.offline(),
+            "weights_dir": str(config.weights_dir()) if config.weights_dir() else None,
+            "mirror": config.mirror(),
+        },
+        "hardware": run_context.hardware(device),
+        "versions": run_context.versions(),
+        "dataset": dataset.describe(),
+        "plugin_problems": [str(problem) for problem in plugins.problems],
+    }
+
+
+def _fetch(entry, plugins, weights) -> list:
+    """The entry's missing official files, fetched before it is measured (never inside a timed step); nothing when
+    offline. A plugin that cannot say what it needs is left to fail in its own row."""
+    from zoo.cli.downloads import fetch_needs
+    from zoo.fetch import config
+    from zoo.weights import plan
+
+    if config.offline():
+        return []
+    needs, _ = plan([entry], plugins, weights)
+    return fetch_needs(needs)
+
+
+def _record_fetch(result: dict, outcomes: list) -> None:
+    """What fetching did for the model, in its result; a failed fetch is the reason its weights are missing."""
+    from zoo.fetch import FAILED, PRESENT
+    from zoo.runner import NO_WEIGHTS
+
+    result["fetch"] = [
+        {
+            "file": o.file.name,
+            "url": o.file.url,
+            "state": o.state,
+            "path": str(o.path) if o.path else None,
+            "bytes": o.bytes,
+            "seconds": round(o.seconds, 3),
+            "detail": o.detail,
+        }
+        for o in outcomes
+        if o.state != PRESENT
+    ]
+    failed = [o for o in outcomes if o.state == FAILED]
+    if failed and result["status"] == NO_WEIGHTS:
+        result["reason"] = f"could not fetch {failed[0].file.name}: {failed[0].detail}"
+
+
+def _run_one(entry, dataset, settings, plugins, setup, limits, out: Path, args):
+    """One model, in a worker process (default) or in this one, with a progress line while it runs; offline unless
+    --allow-network."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zoo.isolation import run_in_process, run_isolated
+    from zoo.offline import offline
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        offline(not args.allow_network),
+        Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
+    ):
+        task = progress.add_task(entry.id, total=None)
+
+        def report(phase: str, done: int, total: int | None) -> None:
+            progress.update(task, description=f"{entry.id}: {phase}", completed=done, total=total)
+
+        if not args.isolation:
+            return run_in_process(entry, dataset, settings, plugins, report)
+        return run_isolated(
+            entry, dataset, settings, setup, limits, out / ".work", out / "logs" / f"{entry.id}.log", report
+        )
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Every numeric option in range, before anything is loaded or written."""
+    at_least = {
+        "warmup": 0,
+        "batch_calls": 0,
+        "speed_budget": 0,
+        "iters": 1,
+        "batch": 1,
+        "timeout": 0,
+        "stall_timeout": 0,
+        "memory_limit": 0,
+        "threads": 1,
+        "imgsz": 32,
+    }
+    for name, low in at_least.items():
+        value = getattr(args, name)
+        if value is not None and value < low:
+            unit = " pixels" if name == "imgsz" else ""
+            raise ZooError(f"--{name.replace('_', '-')} {value}: give {low}{unit} or more")
+    if not 0.0 <= args.iou_conf <= 1.0:
+        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
+
+
+def _default_memory_limit() -> float:
+    """80% of this machine's memory: a runaway model is stopped before the system's OOM killer picks a victim."""
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30 * 0.8, 1)
+
+
+def _print_result(result: dict) -> None:
+    status = result["status"]
+    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
+    reason = f" — {result['reason']}" if result.get("reason") else ""
+    console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler) during a run: handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while models run, so the running worker is stopped and what finished is kept
+    (by default SIGTERM ends zoo at once and leaves the worker running)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_leaderboard(results: dict) -> None:
+    from zoo.leaderboard import rows
+
+    columns = ("model", "status", "mean_iou", "map", "map50", "latency_ms_p50", "images_per_s")
+    table = Table(*columns, title="leaderboard")
+    for row in rows(results):
+        table.add_row(*(Text(cell(row[c])) for c in columns))
+    console.print(table)

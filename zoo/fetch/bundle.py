@@ -1,0 +1,76 @@
+"""A weights bundle: a folder ``zoo pull --to DIR`` writes for a machine without network, used there with
+``--weights-dir DIR`` (or ``ZOO_WEIGHTS_DIR``).
+
+Inside, each library's files keep its own cache layout — ``torch/hub/checkpoints/``, ``ultralytics/``,
+``huggingface/models--ORG--NAME/snapshots/COMMIT/`` — and ``manifest.json`` lists every file: the models that use
+it, its source URL, sha256, size and licence. A file whose sha256 differs from the manifest's is not loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from zoo.fetch import config
+from zoo.files import atomic_write, to_json
+
+MANIFEST = "manifest.json"
+FORMAT = "zoo-weights-bundle/1"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One file of a bundle, as the manifest lists it."""
+
+    path: str  # relative to the bundle, with "/"
+    file: str
+    models: list[str]
+    url: str
+    sha256: str
+    size: int
+    licence: str
+
+
+def write_manifest(folder: Path, records: list[Record], zoo_version: str) -> Path:
+    path = folder / MANIFEST
+    data = {
+        "format": FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "zoo": zoo_version,
+        "use": f"zoo run --weights-dir {folder}  (or ZOO_WEIGHTS_DIR={folder})",
+        "files": [asdict(record) for record in sorted(records, key=lambda r: r.path)],
+    }
+    atomic_write(path, to_json(data))
+    return path
+
+
+_read: dict[Path, tuple[int, dict[str, str]]] = {}
+
+
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 the manifest of the weights folder in use records for ``path`` (None when there is none)."""
+    folder = config.weights_dir()
+    if folder is None:
+        return None
+    try:
+        relative = path.absolute().relative_to(folder).as_posix()
+    except ValueError:
+        return None
+    return _manifest(folder).get(relative)
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    path = folder / MANIFEST
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    if _read.get(path, (None,))[0] != mtime:
+        try:
+            files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
+            _read[path] = (mtime, {item["path"]: item["sha256"] for item in files if item.get("sha256")})
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            _read[path] = (mtime, {})
+    return _read[path][1]

@@ -1,0 +1,109 @@
+"""Whether a file a model needs is on this machine, complete and the one it should be — before anything loads it.
+
+A file is checked against everything known about it: its exact size, its sha256 (or the prefix torchvision puts
+in its file names), the digest a Hugging Face cache names its blobs by (sha256 for large files, git's blob sha1 for
+small ones), and the sha256 a bundle's manifest records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.fetch import bundle, config
+from zoo.fetch.remote import RemoteFile
+
+PRESENT, MISSING, CORRUPT = "present", "missing", "corrupt"
+_digests: dict[tuple[str, int, int, str], str] = {}  # (path, size, mtime_ns, kind) -> hex digest, per process
+
+
+@dataclass(frozen=True)
+class FileState:
+    state: str  # PRESENT, MISSING or CORRUPT
+    path: Path | None  # where it is (or would go, when known)
+    detail: str = ""  # for CORRUPT: what does not match
+
+
+def digest(path: Path, kind: str = "sha256") -> str:
+    """The file's sha256 (or ``git-sha1``, git's blob hash), read in 1 MiB chunks and remembered while the file's
+    size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, kind)
+    if key not in _digests:
+        hasher = hashlib.sha1(f"blob {stat.st_size}\0".encode()) if kind == "git-sha1" else hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(chunk)
+        _digests[key] = hasher.hexdigest()
+    return _digests[key]
+
+
+def mismatch(path: Path, file: RemoteFile) -> str:
+    """What about ``path`` contradicts what is known of ``file`` ("" when nothing does)."""
+    size = path.stat().st_size
+    if file.size is not None and size != file.size:
+        return f"{size} bytes where {file.size} were expected (truncated or replaced)"
+    expected = {"sha256": file.sha256, "manifest": bundle.recorded_sha256(path)}
+    for source, value in expected.items():
+        if value and not digest(path).startswith(value.lower()):
+            what = "the hash in its name" if source == "sha256" and len(value) < 64 else f"the recorded {source}"
+            if source == "manifest":
+                what = "the bundle's manifest"
+            return f"sha256 {digest(path)[:16]}… does not match {what} ({value[:16]}…)"
+    blob = _blob_digest(path)
+    if blob:
+        kind = "sha256" if len(blob) == 64 else "git-sha1"
+        if digest(path.resolve(), kind) != blob:
+            return f"its content does not match the digest huggingface_hub stored it under ({blob[:16]}…)"
+    return ""
+
+
+def _blob_digest(path: Path) -> str | None:
+    """For a file in a Hugging Face cache snapshot that links to ``blobs/<etag>``: the etag, a content digest."""
+    if not path.is_symlink():
+        return None
+    target = Path(os.path.realpath(path))
+    if target.parent.name != "blobs":
+        return None
+    name = target.name
+    return name if len(name) in (40, 64) and all(c in "0123456789abcdef" for c in name) else None
+
+
+def state(file: RemoteFile) -> FileState:
+    """Where ``file`` is and whether it can be loaded."""
+    path = locate(file)
+    if path is None or not path.is_file():
+        return FileState(MISSING, path)
+    problem = mismatch(path, file)
+    return FileState(CORRUPT, path, problem) if problem else FileState(PRESENT, path)
+
+
+def locate(file: RemoteFile) -> Path | None:
+    """The file's place on this machine (where it is, or where it will go when that is known beforehand)."""
+    if file.hub is None:
+        return file.path
+    from zoo.fetch import huggingface
+
+    return huggingface.locate(file.hub)
+
+
+def problem(files: list[RemoteFile], model_id: str) -> str:
+    """Why ``files`` cannot be loaded ("" when they all can): the first missing or corrupt file, and what to do."""
+    for file in files:
+        found = state(file)
+        if found.state == MISSING:
+            where = f" in {found.path.parent}" if found.path else " in the Hugging Face cache"
+            how = (
+                "zoo is offline (--offline or ZOO_OFFLINE); run `zoo pull` on a connected machine"
+                if config.offline()
+                else f"`zoo pull --models {model_id}` fetches it"
+            )
+            return f"{file.name} is not{where}; {how}, or give a local file with --weights {model_id}=PATH"
+        if found.state == CORRUPT:
+            return (
+                f"{found.path} is not the official file: {found.detail}; it was not loaded. "
+                f"`zoo pull --models {model_id}` fetches it again"
+            )
+    return ""

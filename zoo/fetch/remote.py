@@ -1,0 +1,70 @@
+"""What a model declares it needs from the network, and what zoo knows about each file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hugging Face repository, fetched by huggingface_hub into its cache."""
+
+    repo_id: str  # "facebook/detr-resnet-50"
+    filename: str  # "model.safetensors"
+    revision: str  # a commit (pinned) or a branch such as "main"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file a model loads that zoo can fetch: where it comes from, where the library looks for it, how to check
+    it. ``sha256`` may be the full digest or a prefix of it (torchvision's file names carry the first 8 hex digits);
+    ``size`` is exact (checked), ``size_estimate`` only for showing how much a fetch will take."""
+
+    url: str  # the official https:// URL
+    path: Path | None  # where the library looks for it (None: huggingface_hub decides, see ``hub``)
+    sha256: str | None = None
+    size: int | None = None
+    size_estimate: int | None = None
+    hub: HubFile | None = None  # fetched with huggingface_hub instead of plain HTTP
+    alternative: RemoteFile | None = None  # fetched instead when the source has no such file (HTTP 404)
+
+    @property
+    def name(self) -> str:
+        return self.hub.filename if self.hub else Path(self.url.split("?")[0]).name
+
+    @property
+    def key(self) -> str:
+        """What makes two declarations the same file (R-CNN and Faster R-CNN share a checkpoint)."""
+        return self.url if self.path is None else str(self.path)
+
+    @property
+    def expected_bytes(self) -> int | None:
+        return self.size if self.size is not None else self.size_estimate
+
+
+class FetchError(Exception):
+    """A file could not be fetched or verified; the message is the cause, in one line."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found  # the source answered that it has no such file
+
+
+def with_known(files: Iterable[RemoteFile], known: Mapping[str, Any] | None) -> list[RemoteFile]:
+    """``files`` with the size and sha256 the catalogue records (``meta: files:`` in ``registry.yaml``, by file name)
+    filled in where the plugin gave none."""
+    known = known or {}
+    completed = []
+    for file in files:
+        record = known.get(file.name) or {}
+        completed.append(
+            replace(
+                file,
+                sha256=file.sha256 or record.get("sha256"),
+                size=file.size if file.size is not None else record.get("size"),
+            )
+        )
+    return completed
