@@ -16,6 +16,17 @@ SMALL_SHAPES = "shapes:count=6,size=96x80,seed=7"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def zoo_offline():
+    """zoo offline for the whole session, module- and session-scoped fixtures included (the download tests turn it
+    on again, against a server on loopback)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_OFFLINE", "1")
+        for name in ("ZOO_WEIGHTS_DIR", "ZOO_WEIGHTS_MIRROR", "ZOO_FETCH_TIMEOUT", "HF_ENDPOINT"):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Every test runs offline: a connection anywhere but this machine's loopback (where the download tests start
@@ -38,13 +49,9 @@ def no_network(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No plugins folder from the environment, torch's cache in a fresh folder, and zoo offline (the download tests
-    turn it on again, against a server on loopback)."""
+    """No plugins folder from the environment, and torch's cache in a fresh folder."""
     monkeypatch.delenv("ZOO_PLUGINS_DIR", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setenv("ZOO_OFFLINE", "1")
-    for name in ("ZOO_WEIGHTS_DIR", "ZOO_WEIGHTS_MIRROR", "ZOO_FETCH_TIMEOUT", "HF_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

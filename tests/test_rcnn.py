@@ -13,6 +13,7 @@ import torchvision
 from tests.conftest import SMALL_SHAPES
 from tests.test_run import FAST, run_zoo
 from zoo.data import load_dataset
+from zoo.files import sha256_prefix
 from zoo.plugins import load_plugins
 from zoo.runfolder import read_results
 
@@ -194,16 +195,23 @@ def _run(tmp_path, *extra):
     return {row["id"]: row for row in read_results(out)["models"]}
 
 
-def test_zoo_run_end_to_end_with_the_cached_checkpoint(cached_weights, tmp_path):
+def test_zoo_run_end_to_end_with_the_cached_checkpoint(cached_weights, saved_checkpoint, tmp_path):
+    """A stand-in under torchvision's official name cannot match the hash in that name: it is refused, never loaded.
+    The same file given as the user's own (--weights) runs end to end."""
     code, stdout, _ = run_zoo("weights")
     lines = stdout.splitlines()
-    assert code == 0 and f"rcnn: found {cached_weights}" in lines and f"fast-rcnn: found {cached_weights}" in lines
-    rows = _run(tmp_path, "--imgsz", "96", *FAST)
+    for model_id in ("rcnn", "fast-rcnn"):
+        assert any(line.startswith(f"{model_id}: corrupt: {cached_weights} is not the official file") for line in lines)
+    refused = _run(tmp_path, "--no-untrained-speed", *FAST)
+    assert refused["rcnn"]["status"] == "no-weights"
+    assert "does not match the hash in its name" in refused["rcnn"]["reason"]
+    own = [f"--weights={model_id}={saved_checkpoint}" for model_id in ("rcnn", "fast-rcnn")]
+    rows = _run(tmp_path, "--imgsz", "96", *own, *FAST)
     for model_id, family in (("rcnn", "rcnn"), ("fast-rcnn", "fast-rcnn")):
         row = rows[model_id]
         assert row["status"] == "ok", row["reason"]
         assert row["family"] == family and row["framework"] == "torchvision"
-        assert row["weights"] == f"torchvision FasterRCNN_ResNet50_FPN_Weights.COCO_V1 ({CHECKPOINT})"
+        assert row["weights"] == f"{saved_checkpoint} (sha256 {sha256_prefix(saved_checkpoint)})"
         assert len(row["labels"]["space"]) == 91 and row["labels"]["space"][1] == "person"
         assert row["labels"]["predictions"] > 0 and row["accuracy"]["coco_agnostic"]["map"] is not None
         assert set(row["speed"]["latency_ms"]) >= {"preprocess", "inference", "postprocess"}
@@ -219,7 +227,7 @@ def test_zoo_run_end_to_end_with_the_cached_checkpoint(cached_weights, tmp_path)
 
 def test_missing_weights_give_no_weights_rows_with_the_hint(tmp_path):
     code, stdout, _ = run_zoo("weights")
-    hint = f"missing: put {URL} at {tmp_path / 'torch-home' / 'hub' / 'checkpoints' / CHECKPOINT}"
+    hint = f"missing: `zoo pull` fetches {URL} to {tmp_path / 'torch-home' / 'hub' / 'checkpoints' / CHECKPOINT}"
     lines = stdout.splitlines()
     assert code == 0 and f"rcnn: {hint}" in lines and f"fast-rcnn: {hint}" in lines
     rows = _run(tmp_path, "--no-untrained-speed", *FAST)
@@ -227,5 +235,6 @@ def test_missing_weights_give_no_weights_rows_with_the_hint(tmp_path):
         row = rows[model_id]
         assert row["status"] == "no-weights"
         assert f"{CHECKPOINT} is not in {tmp_path / 'torch-home' / 'hub' / 'checkpoints'}" in row["reason"]
-        assert f"download {URL} there" in row["reason"] and f"--weights {model_id}=PATH" in row["reason"]
+        assert f"`zoo pull --models {model_id}` fetches it" in row["reason"]
+        assert f"--weights {model_id}=PATH" in row["reason"]
         assert row["accuracy"] == {} and row["speed"] == {}

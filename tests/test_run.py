@@ -13,6 +13,7 @@ import pytest
 import zoo
 from tests.conftest import SMALL_SHAPES
 from zoo.cli import main
+from zoo.plugins import load_plugins
 from zoo.runfolder import read_results
 
 FAST = ["--warmup", "1", "--iters", "3", "--batch", "2", "--batch-calls", "1"]
@@ -187,31 +188,35 @@ def _save_untrained_checkpoint(builder: str, path):
     return model
 
 
-def test_torchvision_weights_load_from_the_torch_cache_offline(tmp_path, monkeypatch):
-    """A checkpoint where torchvision caches it is loaded through torchvision's own weights path."""
+def test_torchvision_weights_load_from_the_torch_cache_and_a_stand_in_is_refused(tmp_path):
+    """torchvision's own weights path loads the checkpoint where torchvision caches it; but a run checks the file
+    first against the sha256 prefix in its name, and a stand-in (which cannot match it) is refused, never loaded."""
     from torchvision.models import get_model_weights
 
     builder = "ssdlite320_mobilenet_v3_large"
     url = get_model_weights(builder).DEFAULT.url
     checkpoint = tmp_path / "torch-home" / "hub" / "checkpoints" / url.rsplit("/", 1)[1]
     _save_untrained_checkpoint(builder, checkpoint)
+    model = load_plugins().models[builder].cls()
+    model.load("cpu")
+    assert model.identity == f"torchvision SSDLite320_MobileNet_V3_Large_Weights.COCO_V1 ({checkpoint.name})"
+
     code, stdout, _ = run_zoo("weights")
     assert code == 0
-    assert f"{builder}: found {checkpoint}\n" in stdout
-    assert "ssd300_vgg16: missing: put https://download.pytorch.org/models/ssd300_vgg16_coco" in stdout
+    assert f"{builder}: corrupt: {checkpoint} is not the official file: sha256 " in stdout
+    assert "does not match the hash in its name (a79551df…)" in stdout
+    assert "ssd300_vgg16: missing: `zoo pull` fetches https://download.pytorch.org/models/ssd300_vgg16_coco" in stdout
     assert "reference-blobs: no weights needed" in stdout
     code, stdout, _ = run_zoo("models")
     (line,) = [line for line in stdout.splitlines() if line.split()[:1] == [builder]]
-    assert "found" in line
+    assert line.split()[3:] == ["corrupt", "BSD-3-Clause"]
     out = tmp_path / "run"
     code, _, stderr = run_zoo("run", "--models", builder, "--data", SMALL_SHAPES, "--out", str(out), *FAST)
     assert code == 0, stderr
     (row,) = read_results(out)["models"]
-    assert row["status"] == "ok", row["reason"]
-    assert row["weights"].startswith("torchvision SSDLite320_MobileNet_V3_Large_Weights.COCO_V1")
-    assert row["labels"]["mapped"] == {}, "COCO classes are not shapes"
-    assert row["missing"]["coco"] == "none of the model's classes is a dataset category"
-    assert row["accuracy"]["coco_agnostic"]["map"] is not None, "class-agnostic AP is still measured"
+    assert row["status"] == "no-weights" and row["untrained"], "timed on an untrained copy instead"
+    assert f"{checkpoint} is not the official file" in row["reason"] and "it was not loaded" in row["reason"]
+    assert row["licence"] == "BSD-3-Clause"
 
 
 def test_weights_option_loads_a_local_state_dict(tmp_path):

@@ -191,9 +191,9 @@ def _load(
 
 
 def _check_files(entry: Entry, model: Model) -> None:
-    """The files the model declares (its official weights) must be here and intact before ``load`` reads any: a
-    missing, truncated or tampered file is `WeightsUnavailable` with the reason, and is never loaded."""
-    problem = fetch.problem(fetch.with_known(model.remote_files(), entry.meta.get("files")), entry.id)
+    """The files the model declares (its official weights) must be intact before ``load`` reads any: a truncated,
+    tampered or corrupt file is `WeightsUnavailable` with the reason, and is never loaded."""
+    problem = fetch.refusal(fetch.with_known(model.remote_files(), entry.meta.get("files")), entry.id)
     if problem:
         raise WeightsUnavailable(problem)
 

@@ -27,8 +27,8 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def _checks(args: argparse.Namespace):
-    """Each catalogue entry with its weights check, without loading anything. For the files zoo fetches, the
-    check is zoo's: present and intact, missing, or corrupt (not the official file)."""
+    """Each catalogue entry with its weights check, without loading anything; a file zoo fetches that is there but
+    fails its size or sha256 check makes the state "corrupt"."""
     from zoo import fetch
     from zoo.model import WeightsCheck
     from zoo.registry import build_model
@@ -50,9 +50,6 @@ def _checks(args: argparse.Namespace):
                 str(bad.path),
                 f"{bad.path} is not the official file ({bad.detail}); `zoo pull --models {entry.id}` fetches it again",
             )
-        elif any(s.state == fetch.MISSING for s in states):
-            how = "zoo is offline" if fetch.config.offline() else "zoo fetches it on first use"
-            check = WeightsCheck("missing", check.location, f"{check.hint} ({how}; `zoo pull` fetches ahead)")
         yield entry, check
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.fetch import config
-from zoo.fetch.integrity import CORRUPT, MISSING, PRESENT, FileState, problem, state
+from zoo.fetch.integrity import CORRUPT, MISSING, PRESENT, FileState, refusal, state
 from zoo.fetch.progress import Counting, Progress
 from zoo.fetch.remote import FetchError, HubFile, RemoteFile, with_known
 
@@ -39,7 +39,7 @@ __all__ = [
     "config",
     "ensure",
     "fetch",
-    "problem",
+    "refusal",
     "state",
     "with_known",
 ]

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.fetch import bundle, config
+from zoo.fetch import bundle
 from zoo.fetch.remote import RemoteFile
 
 PRESENT, MISSING, CORRUPT = "present", "missing", "corrupt"
@@ -89,18 +89,11 @@ def locate(file: RemoteFile) -> Path | None:
     return huggingface.locate(file.hub)
 
 
-def problem(files: list[RemoteFile], model_id: str) -> str:
-    """Why ``files`` cannot be loaded ("" when they all can): the first missing or corrupt file, and what to do."""
+def refusal(files: list[RemoteFile], model_id: str) -> str:
+    """Why ``files`` must not be loaded ("" when none fails its check): the first file that is there but is not the
+    official one, and what to do. (A missing file is the plugin's to report: it knows where else it looked.)"""
     for file in files:
         found = state(file)
-        if found.state == MISSING:
-            where = f" in {found.path.parent}" if found.path else " in the Hugging Face cache"
-            how = (
-                "zoo is offline (--offline or ZOO_OFFLINE); run `zoo pull` on a connected machine"
-                if config.offline()
-                else f"`zoo pull --models {model_id}` fetches it"
-            )
-            return f"{file.name} is not{where}; {how}, or give a local file with --weights {model_id}=PATH"
         if found.state == CORRUPT:
             return (
                 f"{found.path} is not the official file: {found.detail}; it was not loaded. "
