@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,54 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """An empty current folder and ultralytics' ``weights_dir`` setting pointed at an empty folder: in memory for
+    this process, and in a settings file under a temporary ``YOLO_CONFIG_DIR`` for zoo's worker processes (the
+    user's own settings file is never touched)."""
+    from zoo.plugins import load_plugins
+
+    sys.modules[load_plugins().models["yolov8n"].cls.__module__].import_ultralytics()
+    import ultralytics.utils
+
+    cwd, weights, config = tmp_path / "cwd", tmp_path / "ultralytics-weights", tmp_path / "ultralytics-config"
+    cwd.mkdir()
+    (config / "Ultralytics").mkdir(parents=True)
+    settings = {**ultralytics.utils.SETTINGS, "weights_dir": str(weights)}
+    (config / "Ultralytics" / "settings.json").write_text(json.dumps(settings))  # $YOLO_CONFIG_DIR/Ultralytics/
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(config))
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(ultralytics.utils, "SETTINGS", settings)
+    return cwd, weights
+
+
+@pytest.fixture(scope="session")
+def loopback():
+    """One file server on 127.0.0.1 for the session, standing in for the internet (tests/loopback.py)."""
+    from tests.loopback import Loopback
+
+    server = Loopback()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def online(loopback, monkeypatch, tmp_path):
+    """zoo online, with every download coming from the loopback server (as ZOO_WEIGHTS_MIRROR), a 2 s timeout, and
+    an empty Hugging Face cache. The server starts each test empty."""
+    loopback.reset()
+    monkeypatch.delenv("ZOO_OFFLINE")
+    monkeypatch.setenv("ZOO_WEIGHTS_MIRROR", loopback.url)
+    monkeypatch.setenv("ZOO_FETCH_TIMEOUT", "2")
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    from zoo.fetch import http
+
+    monkeypatch.setattr(http, "_unreachable", {})
+    return loopback
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ class Behaviour:
     cut_after: int | None = None  # close the connection after this many body bytes
     cuts: int = 1  # ... for this many requests (then answer normally)
     status: int | None = None  # answer this status instead (e.g. 503), for every request
+    then: int | None = None  # once the cuts are used up, answer this status
     delay: float = 0.0  # seconds to wait before sending the body
 
 
@@ -36,7 +37,7 @@ class Loopback:
         self.hub: dict[str, Hub] = {}
         self.behaviours: dict[str, Behaviour] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server = _Quiet(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self.server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -63,6 +64,11 @@ class Loopback:
         self.server.server_close()
 
 
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up (a timeout test) closes its end: not the server's problem
+
+
 def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -79,8 +85,8 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
         def _answer(self, body: bool) -> None:
             state.requests.append((self.command, self.path, self.headers.get("Range")))
             behaviour = state.behaviours.get(self.path, Behaviour())
-            if behaviour.status:
-                return self._empty(behaviour.status)
+            if behaviour.status or (behaviour.then and behaviour.cuts == 0):
+                return self._empty(behaviour.status or behaviour.then)
             content, headers = self._lookup()
             if content is None:
                 return self._empty(404, headers)

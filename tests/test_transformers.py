@@ -125,8 +125,14 @@ def saved(plugin, tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-def put_in_hub_cache(folder: Path, hub: Path, repo_id: str, commit: str = "0123456789abcdef0123456789abcdef01234567"):
-    """Lay ``folder``'s files out as ``hf download`` does: blobs by hash, a snapshot of links, refs/main."""
+def put_in_hub_cache(folder: Path, hub: Path, repo_id: str, commit: str | None = None):
+    """Lay ``folder``'s files out as ``hf download`` does: blobs by hash, a snapshot of links, refs/main. The
+    snapshot is the commit zoo pins for that repository, unless another is given (or zoo pins none)."""
+    import sys
+
+    load_plugins()
+    pinned = {spec["hub_id"]: spec.get("revision") for spec in sys.modules["zoo_plugin_transformers"].MODELS.values()}
+    commit = commit or pinned.get(repo_id) or "0123456789abcdef0123456789abcdef01234567"
     repo = hub / f"models--{repo_id.replace('/', '--')}"
     (repo / "blobs").mkdir(parents=True)
     (repo / "snapshots" / commit).mkdir(parents=True)
@@ -245,8 +251,8 @@ def test_the_hub_id_loads_from_the_hugging_face_cache_offline(
     plugin, saved, hf_home, attempts, model_id, repo_id, published
 ):
     _, models = plugin
-    commit = "feedc0de" * 5
-    snapshot = put_in_hub_cache(saved[model_id], hf_home / "hub", repo_id, commit)
+    commit = models[model_id].cls.revision  # the commit zoo pins
+    snapshot = put_in_hub_cache(saved[model_id], hf_home / "hub", repo_id)
     model = models[model_id].cls()
     check = model.check_weights()
     assert (check.state, check.location) == ("found", str(snapshot))
@@ -286,8 +292,10 @@ def test_missing_weights_say_where_zoo_looked_and_what_to_do(plugin, saved, tmp_
     model = models["detr-resnet-50"].cls()
     check = model.check_weights()
     assert check.state == "missing" and check.location == str(hf_home / "hub")
-    assert "facebook/detr-resnet-50 is not in the Hugging Face cache" in check.hint
-    assert "`hf download facebook/detr-resnet-50`" in check.hint and "--weights detr-resnet-50=FOLDER" in check.hint
+    pinned = models["detr-resnet-50"].cls.revision
+    assert f"facebook/detr-resnet-50@{pinned} is not in the Hugging Face cache" in check.hint
+    assert "`zoo pull --models detr-resnet-50` fetches it into" in check.hint
+    assert "--weights detr-resnet-50=FOLDER" in check.hint
     with pytest.raises(WeightsUnavailable) as raised:
         model.load("cpu")
     assert str(raised.value) == check.hint
@@ -300,12 +308,12 @@ def test_missing_weights_say_where_zoo_looked_and_what_to_do(plugin, saved, tmp_
     assert check.state == "missing" and f"weights folder {tmp_path / 'nowhere'} not found" in check.hint
     code, stdout, _ = run_zoo("weights")
     assert code == 0
-    assert "rtdetr_r50vd: missing: PekingU/rtdetr_r50vd is not in the Hugging Face cache" in stdout
+    assert "rtdetr_r50vd: missing: PekingU/rtdetr_r50vd@main is not in the Hugging Face cache" in stdout
     code, stdout, _ = run_zoo("models")
     rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.strip()}
     for model_id in ("detr-resnet-50", "conditional-detr-resnet-50", "deformable-detr", "rtdetr_r18vd", "rtdetr_r50vd"):
-        assert rows[model_id] == ["detr", "transformers", "missing"]
-    assert rows["yolos-tiny"] == ["detr", "transformers", "missing"]
+        assert rows[model_id] == ["detr", "transformers", "missing", "Apache-2.0"]
+    assert rows["yolos-tiny"] == ["detr", "transformers", "missing", "Apache-2.0"]
     assert attempts == []
 
 
@@ -372,8 +380,8 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
     assert rtdetr["weights"].startswith("PekingU/rtdetr_r18vd@") and rtdetr["info"]["published_map"] == 0.465
     assert rtdetr["info"]["input_size"] == "64x64" and rtdetr["info"]["settings"]["size"] == {"height": 64, "width": 64}
     assert yolos["status"] == "no-weights" and yolos["weights"] == "untrained (random initialisation)"
-    assert "hustvl/yolos-tiny is not in the Hugging Face cache" in yolos["reason"]
-    assert "hf download hustvl/yolos-tiny" in yolos["reason"]
+    assert "hustvl/yolos-tiny@main is not in the Hugging Face cache" in yolos["reason"]
+    assert "`zoo pull --models yolos-tiny` fetches it" in yolos["reason"]
     assert yolos["speed"]["latency_ms"]["total"]["median"] > 0 and not yolos["accuracy"]
     assert yolos["info"]["num_params"] == pytest.approx(6.5e6, rel=0.03), "timed on the real YOLOS-tiny architecture"
     assert yolos["info"]["input_size"] == "shorter side 64, longer ≤ 167" and yolos["info"]["gflops"] > 0

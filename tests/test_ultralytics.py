@@ -66,25 +66,6 @@ def checkpoint(model_id: str, path: Path, tmp_path_factory) -> Path:
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny inputs run fastest and steadiest on one thread
 
 
-@pytest.fixture
-def places(tmp_path, monkeypatch):
-    """An empty current folder and ultralytics' ``weights_dir`` setting pointed at an empty folder: in memory for
-    this process, and in a settings file under a temporary ``YOLO_CONFIG_DIR`` for zoo's worker processes (the
-    user's own settings file is never touched)."""
-    plugin().import_ultralytics()
-    import ultralytics.utils
-
-    cwd, weights, config = tmp_path / "cwd", tmp_path / "ultralytics-weights", tmp_path / "ultralytics-config"
-    cwd.mkdir()
-    (config / "Ultralytics").mkdir(parents=True)
-    settings = {**ultralytics.utils.SETTINGS, "weights_dir": str(weights)}
-    (config / "Ultralytics" / "settings.json").write_text(json.dumps(settings))  # $YOLO_CONFIG_DIR/Ultralytics/
-    monkeypatch.setenv("YOLO_CONFIG_DIR", str(config))
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(ultralytics.utils, "SETTINGS", settings)
-    return cwd, weights
-
-
 def bus() -> np.ndarray:
     """A real photograph (810x1080) shipped with ultralytics, as zoo hands images over: RGB uint8."""
     from ultralytics.utils import ASSETS
@@ -130,8 +111,8 @@ def test_the_official_name_is_found_where_ultralytics_keeps_it(tmp_path, tmp_pat
     in_weights_dir = checkpoint("yolov8n", weights / "yolov8n.pt", tmp_path_factory)
     cls = model_class("yolov8n")
     assert cls().check_weights() == zoo.WeightsCheck("found", str(in_weights_dir))
-    code, stdout, _ = run_zoo("weights")
-    assert code == 0 and f"yolov8n: found {in_weights_dir}\n" in stdout
+    code, stdout, _ = run_zoo("weights")  # a stand-in: not the official file, whose size and sha256 zoo knows
+    assert code == 0 and f"yolov8n: corrupt: {in_weights_dir} is not the official file: " in stdout
     model = cls(imgsz=160)
     model.load("cpu")
     info = model.info()
@@ -154,7 +135,7 @@ def test_missing_weights_fail_fast_with_the_hint_and_nothing_is_downloaded(place
     message = str(raised.value)
     assert message == check.hint
     assert f"yolo11s.pt is not in {cwd} nor in ultralytics' weights_dir {weights}" in message
-    assert f"download {URL.format('yolo11s.pt')} to {weights / 'yolo11s.pt'}" in message
+    assert f"`zoo pull --models yolo11s` fetches {URL.format('yolo11s.pt')} to {weights / 'yolo11s.pt'}" in message
     assert "--weights yolo11s=PATH" in message
     assert list(cwd.iterdir()) == [] and not weights.exists(), "nothing was downloaded or created"
 

@@ -45,11 +45,8 @@ def _checks(args: argparse.Namespace):
             check, states = WeightsCheck("unavailable", hint=f"check failed: {type(error).__name__}: {error}"), []
         bad = next((s for s in states if s.state == fetch.CORRUPT), None)
         if bad is not None:
-            check = WeightsCheck(
-                "corrupt",
-                str(bad.path),
-                f"{bad.path} is not the official file ({bad.detail}); `zoo pull --models {entry.id}` fetches it again",
-            )
+            hint = f"{bad.path} is not the official file: {bad.detail}; `zoo pull --models {entry.id}` fetches it again"
+            check = WeightsCheck("corrupt", str(bad.path), hint)
         yield entry, check
 
 
