@@ -68,7 +68,7 @@ def download(file: RemoteFile, target: Path, progress: Progress) -> Path:
     problem = mismatch(part, file)
     if problem:
         part.unlink()
-        raise FetchError(f"{file.name} from {url}: {problem}; the download was discarded")
+        raise FetchError(f"{problem}; the download from {url} was discarded")
     os.replace(part, target)
     return target
 

@@ -80,7 +80,7 @@ def download(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
     problem = mismatch(path, file)
     if problem:
         _discard(path)
-        raise FetchError(f"{hub.repo_id}/{hub.filename}: {problem}; the download was discarded")
+        raise FetchError(f"{problem}; the download from {endpoint or HUB}/{hub.repo_id} was discarded")
     return path
 
 
