@@ -447,6 +447,89 @@ def test_results_without_the_newer_fields_still_render():
     assert "Run context" in "".join(page.text)
 
 
+# ---------------------------------------------------------------------------------------------------- weights
+
+
+def details_of(html: str) -> dict[str, str]:
+    """Each model's details (its facts), by the model's label as the page writes it."""
+    chunks = html.split('<details class="model-detail')[1:]
+    return {chunk.split("<b>", 1)[1].split("</b>", 1)[0]: chunk.split("</details>", 1)[0] for chunk in chunks}
+
+
+def test_each_model_shows_its_licence_and_what_was_fetched_for_it_escaped():
+    file, detail, url = (
+        "<img src=x onerror=alert('file')>.pt",
+        "<script>alert('detail')</script>",
+        "https://h/a?b=1&c=<x>",
+    )
+    results = {
+        "context": {"weights_source": {"offline": False, "weights_dir": "/w/<b>dir</b>", "mirror": "http://m/<i>"}},
+        "models": [
+            {
+                "id": "yolo",
+                "status": "ok",
+                "weights": "yolov8n.pt",
+                "licence": "<b>AGPL-3.0</b>",
+                "fetch": [
+                    {
+                        "file": "yolov8n.pt",
+                        "url": url,
+                        "state": "fetched",
+                        "path": "/w/yolov8n.pt",
+                        "bytes": 6_500_000,
+                        "seconds": 3.14,
+                        "detail": "",
+                    },
+                    {
+                        "file": file,
+                        "url": "https://h/x.pt",
+                        "state": "failed",
+                        "path": None,
+                        "bytes": 0,
+                        "seconds": 0.5,
+                        "detail": detail,
+                    },
+                ],
+            },
+            {"id": "blobs", "status": "ok", "licence": None, "fetch": []},
+            {"id": "older", "status": "ok"},
+        ],
+    }
+    html = render([results])
+    text = "".join(Page(html).text)
+    for hostile in ("<b>AGPL-3.0</b>", file, detail, url, "/w/<b>dir</b>", "http://m/<i>"):
+        assert hostile not in html and hostile in text, f"{hostile} is shown as text, never as markup"
+    details = details_of(html)
+    yolo = details["yolo"]
+    assert "<dt>licence</dt><dd>&lt;b&gt;AGPL-3.0&lt;/b&gt;</dd>" in yolo
+    assert (
+        "<dt>fetched</dt><dd>yolov8n.pt (6.2 MiB in 3.1 s) from https://h/a?b=1&amp;c=&lt;x&gt; via the mirror "
+        "http://m/&lt;i&gt;</dd>" in yolo
+    )
+    assert (
+        "<dt>could not fetch</dt><dd>&lt;img src=x onerror=alert(&#39;file&#39;)&gt;.pt from https://h/x.pt: "
+        "&lt;script&gt;alert(&#39;detail&#39;)&lt;/script&gt;</dd>" in yolo
+    )
+    assert "<dt>licence</dt><dd>none: the model has no weights</dd>" in details["blobs"]
+    assert "<dt>licence</dt><dd>unknown: not recorded by the zoo that wrote this run</dd>" in details["older"]
+    assert not any("fetch" in details[model] for model in ("blobs", "older")), "nothing fetched, nothing said"
+    context = html.split('id="context"', 1)[1]
+    assert (
+        "<th>source</th><td>fetched when missing from the mirror http://m/&lt;i&gt; into the weights folder "
+        "/w/&lt;b&gt;dir&lt;/b&gt;</td>" in context
+    )
+
+
+def test_a_real_run_says_where_its_weights_came_from(hostile_run):
+    html, _ = page_of(hostile_run)
+    assert "<dt>licence</dt><dd>none: the model has no weights</dd>" in details_of(html)["reference-blobs"]
+    context = html.split('id="context"', 1)[1]
+    assert "<h3>Weights</h3>" in context, "the run's weights_source is shown"
+    assert "<th>source</th><td>offline: nothing fetched; only files already in each library&#39;s own cache</td>" in (
+        context
+    ), "the tests run offline (conftest)"
+
+
 # ---------------------------------------------------------------------------------------------------- in a browser
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
+
+import psutil
 
 from zoo.errors import ZooError
 
@@ -64,3 +67,36 @@ def peak_memory_mb(device: str) -> float | None:
 
         return torch.cuda.max_memory_allocated(device) / 2**20
     return None
+
+
+class PeakMemory:
+    """Peak memory while a model runs: torch's peak allocation on CUDA, else the process's RSS growth (sampled)."""
+
+    def __init__(self, device: str, interval: float = 0.005) -> None:
+        self.device, self.interval = device, interval
+        self.process = psutil.Process()
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        reset_peak_memory(self.device)
+        self.start = self.peak = self.process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def record(self) -> dict[str, Any]:
+        device_peak = peak_memory_mb(self.device)
+        record: dict[str, Any] = {"rss_increase_mb": (self.peak - self.start) / 2**20}
+        if device_peak is not None:
+            record["device_peak_mb"] = device_peak
+        return record

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import threading
 import time
 import traceback
 from collections import Counter
@@ -25,11 +24,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import psutil
 
 from zoo import fetch
 from zoo.data import Dataset
-from zoo.device import count_flops, peak_memory_mb, reset_peak_memory
+from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
 from zoo.metrics.coco import coco_metrics
@@ -83,7 +81,7 @@ def evaluate(
     result = blank_result(entry)
     run = ModelRun(result)
     weights = settings.weights.get(entry.id)
-    memory = _PeakMemory(settings.device)
+    memory = PeakMemory(settings.device)
     try:
         with memory:
             report("loading", 0, None)
@@ -405,36 +403,3 @@ def _label_name(model: Model, label: int) -> str:
     if model.labels is None:
         return ""
     return str(model.labels[label]) if 0 <= label < len(model.labels) else f"<label {label} outside label space>"
-
-
-class _PeakMemory:
-    """Peak memory while a model runs: torch's peak allocation on CUDA, else the process's RSS growth (sampled)."""
-
-    def __init__(self, device: str, interval: float = 0.005) -> None:
-        self.device, self.interval = device, interval
-        self.process = psutil.Process()
-        self.start = self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self) -> _PeakMemory:
-        reset_peak_memory(self.device)
-        self.start = self.peak = self.process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def record(self) -> dict[str, Any]:
-        device_peak = peak_memory_mb(self.device)
-        record: dict[str, Any] = {"rss_increase_mb": (self.peak - self.start) / 2**20}
-        if device_peak is not None:
-            record["device_peak_mb"] = device_peak
-        return record

@@ -137,13 +137,3 @@ def print_columns(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(text.ljust(width) for text, width in zip(row, widths)) + "  " + row[-1])
-
-
-def size(count: int | None) -> str:
-    """Bytes in words: 6.2 MiB."""
-    if count is None:
-        return "?"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"

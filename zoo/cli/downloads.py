@@ -7,8 +7,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.progress import Progress as RichProgress
 
-from zoo.cli.common import console, size
+from zoo.cli.common import console
 from zoo.fetch import FAILED, FETCHED, Outcome, Progress, ensure
+from zoo.report.fmt import size
 from zoo.weights import Need
 
 

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 from zoo import __version__, fetch
-from zoo.cli.common import console, load_catalogue, parse_weights, print_columns, size
+from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
 from zoo.cli.downloads import fetch_needs
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, config
+from zoo.report.fmt import size
 from zoo.weights import Need, plan
 
 

@@ -46,6 +46,30 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         metavar="ID=PATH",
         help="load model ID's weights from PATH (repeatable)",
     )
+    _protocol_options(run)
+    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run the selected models again even if this run folder already has their results",
+    )
+    _isolation_options(run)
+    run.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="let models reach the network while they are measured (off by default: offline, fail fast)",
+    )
+    run.add_argument(
+        "--no-untrained-speed",
+        dest="untrained_speed",
+        action="store_false",
+        help="do not time models whose weights are missing on an untrained copy",
+    )
+    run.set_defaults(command=cmd_run)
+
+
+def _protocol_options(run: argparse.ArgumentParser) -> None:
+    """What is timed and scored, and how."""
     run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
     run.add_argument("--iters", type=int, default=30, metavar="N", help="at least N timed batch-1 calls (default 30)")
     run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
@@ -70,12 +94,10 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         metavar="PIXELS",
         help="run every model that allows it at this input size instead of its native one",
     )
-    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
-    run.add_argument(
-        "--force",
-        action="store_true",
-        help="run the selected models again even if this run folder already has their results",
-    )
+
+
+def _isolation_options(run: argparse.ArgumentParser) -> None:
+    """When a model's worker is stopped."""
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a model after this long (default: none)")
     run.add_argument(
         "--stall-timeout",
@@ -96,18 +118,6 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         action="store_false",
         help="run models in this process instead of one worker process each (faster start, unprotected)",
     )
-    run.add_argument(
-        "--allow-network",
-        action="store_true",
-        help="let models reach the network while they are measured (off by default: offline, fail fast)",
-    )
-    run.add_argument(
-        "--no-untrained-speed",
-        dest="untrained_speed",
-        action="store_false",
-        help="do not time models whose weights are missing on an untrained copy",
-    )
-    run.set_defaults(command=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -156,30 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with _sigterm_as_interrupt():
             for entry in entries:
-                key = {
-                    "entry": {
-                        "model": entry.model,
-                        "plugin": entry.plugin,
-                        "weights": entry.weights,
-                        "options": entry.options,
-                    },
-                    "weights": weights.get(entry.id),
-                }
-                done = None if args.force else folder.finished(entry.id, key)
-                if done is not None:
-                    console.print(
-                        f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False
-                    )
-                    continue
-                fetched = _fetch(entry, plugins, weights)
-                model_run = _run_one(entry, dataset, settings, plugins, setup, limits, out, args)
-                _record_fetch(model_run.result, fetched)
-                model_run.result["key"] = key
-                model_run.result["entry_notes"] = entry.notes
-                model_run.result["licence"] = entry.licence or None
-                model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                folder.add(model_run)
-                _print_result(model_run.result)
+                _measure(entry, folder, dataset, settings, plugins, setup, limits, args)
     except KeyboardInterrupt as stop:
         console.print(
             f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
@@ -195,6 +182,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_leaderboard(folder.results)
     print(out / "index.html")
     return 0
+
+
+def _measure(entry, folder, dataset, settings, plugins, setup, limits, args) -> None:
+    """One entry: skipped when the run folder has it, else its files fetched, the model run, its row written."""
+    key = {
+        "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
+        "weights": settings.weights.get(entry.id),
+    }
+    if not args.force and folder.finished(entry.id, key) is not None:
+        console.print(f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False)
+        return
+    fetched = _fetch(entry, plugins, settings.weights)
+    model_run = _run_one(entry, dataset, settings, plugins, setup, limits, folder.path, args)
+    _record_fetch(model_run.result, fetched)
+    model_run.result["key"] = key
+    model_run.result["entry_notes"] = entry.notes
+    model_run.result["licence"] = entry.licence or None
+    model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    folder.add(model_run)
+    _print_result(model_run.result)
 
 
 def _context(args, settings, limits, dataset, device, plugins) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +26,22 @@ from zoo.fetch.remote import FetchError, RemoteFile
 CHUNK = 1 << 20
 RESUMES = 3  # immediate Range retries after a transfer was cut, as long as each one made progress
 _unreachable: dict[str, str] = {}  # host -> why, for this process
+
+
+def reach(url: str) -> None:
+    """`FetchError` at once when ``url``'s host is known to be unreachable in this process, or cannot be connected
+    to now (for libraries that retry with back-off before they give up: huggingface_hub waits 23 s per file)."""
+    parts = urlsplit(url)
+    host = parts.netloc
+    if host in _unreachable:
+        raise FetchError(_unreachable[host])
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=config.timeout()).close()
+    except OSError as error:
+        cause = describe(urllib.error.URLError(error), url, config.timeout())
+        _unreachable[host] = cause
+        raise FetchError(cause) from None
 
 
 def part_path(target: Path) -> Path:

@@ -58,9 +58,12 @@ def download(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
         raise FetchError("zoo is offline (--offline or ZOO_OFFLINE)")
     from huggingface_hub import hf_hub_download
 
+    from zoo.fetch.http import reach
+
     hub = file.hub
     assert hub is not None
     endpoint = config.hub_endpoint()
+    reach(endpoint or HUB)
     try:
         with _settings(config.timeout()):
             path = Path(
@@ -105,6 +108,8 @@ def _describe(error: BaseException, file: RemoteFile, endpoint: str | None) -> s
 
     hub = file.hub
     where = f"{endpoint or HUB}/{hub.repo_id}/resolve/{hub.revision}/{hub.filename}"
+    if isinstance(error, errors.LocalEntryNotFoundError):  # no answer from the hub (not a 404)
+        return f"{where} could not be reached, and the file is not in the cache ({config.hub_endpoint() or HUB})"
     if isinstance(error, errors.OfflineModeIsEnabled):
         return "HF_HUB_OFFLINE is set, so huggingface_hub does not download; unset it or use zoo pull elsewhere"
     if isinstance(error, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError)):
@@ -126,7 +131,7 @@ def _describe(error: BaseException, file: RemoteFile, endpoint: str | None) -> s
 def _not_found(error: BaseException) -> bool:
     from huggingface_hub import errors
 
-    return isinstance(error, errors.EntryNotFoundError)
+    return isinstance(error, errors.EntryNotFoundError) and not isinstance(error, errors.LocalEntryNotFoundError)
 
 
 def _first_line(error: BaseException) -> str:

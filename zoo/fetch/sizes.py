@@ -13,7 +13,11 @@ def probe(file: RemoteFile) -> int | None:
     """The size the source announces, or None when it cannot be asked (offline, unreachable, no length)."""
     if config.offline():
         return None
+    from zoo.fetch.http import reach
+    from zoo.fetch.remote import FetchError
+
     try:
+        reach(config.source_url(file.url) if file.hub is None else (config.hub_endpoint() or file.url))
         if file.hub is not None:
             from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
@@ -27,5 +31,5 @@ def probe(file: RemoteFile) -> int | None:
         with urllib.request.urlopen(request, timeout=config.timeout()) as response:
             length = response.headers.get("Content-Length")
             return int(length) if length and length.isdigit() else None
-    except Exception:
+    except (FetchError, Exception):
         return None

@@ -49,6 +49,16 @@ def whole(value: Any) -> str:
     return DASH if is_missing(value) else f"{float(value):,.0f}"
 
 
+def size(value: Any) -> str:
+    """Bytes in words: 6.2 MiB."""
+    if is_missing(value):
+        return DASH
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if float(value) >= scale:
+            return f"{float(value) / scale:.1f} {unit}"
+    return f"{float(value):.0f} B"
+
+
 def plain(value: Any) -> str:
     """Any recorded value as short text: lists joined, mappings as ``key: value``, None as a dash."""
     if value is None:

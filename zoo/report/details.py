@@ -1,0 +1,243 @@
+"""The lower half of the page: each model's details, the run's context, the catalogue entries and the run's files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zoo.report import fmt
+from zoo.report.gallery import inside
+from zoo.report.runs import Run, RunSource, Series
+
+
+@dataclass
+class Fact:
+    label: str
+    value: str
+    href: str | None = None
+
+
+@dataclass
+class Detail:
+    series: Series
+    facts: list[Fact]
+    traceback: str
+
+
+@dataclass
+class ContextRow:
+    key: str
+    values: list[str]
+    differs: bool
+
+
+@dataclass
+class ContextGroup:
+    title: str
+    rows: list[ContextRow]
+
+
+@dataclass
+class Entry:
+    """A catalogue entry as the run recorded it."""
+
+    run: str
+    id: str
+    plugin: str
+    model: str
+    weights: str
+    options: str
+    notes: str
+
+
+def model_details(series: list[Series]) -> list[Detail]:
+    """What each model is, what it was given and what happened to it."""
+    return [Detail(s, _facts(s), str(s.result.get("traceback") or "")) for s in series]
+
+
+def _facts(s: Series) -> list[Fact]:
+    r = s.result
+    info, speed = r.get("info") or {}, r.get("speed") or {}
+    facts = [
+        Fact("status", s.status),
+        Fact("family", fmt.plain(r.get("family"))),
+        Fact("plugin", fmt.plain(r.get("plugin"))),
+        Fact("framework", fmt.plain(r.get("framework"))),
+        Fact("weights", fmt.plain(r.get("weights"))),
+        Fact("licence", _licence(r)),
+        *_fetch_facts(r.get("fetch"), _mirror(s.run)),
+        Fact("input size", fmt.plain(info.get("input_size"))),
+        Fact("parameters", fmt.whole(info.get("num_params"))),
+        Fact("GFLOPs", f"{fmt.one_decimal(info.get('gflops'))} on a {info.get('gflops_image', '?')} image"),
+    ]
+    if info.get("published_map") is not None:
+        facts.append(
+            Fact("published AP", f"{fmt.score(info['published_map'])} ({fmt.plain(info.get('published_source'))})")
+        )
+    if info.get("settings"):
+        facts.append(Fact("model settings", fmt.plain(info["settings"])))
+    facts += _label_facts(r.get("labels") or {})
+    if speed:
+        facts.append(
+            Fact(
+                "timing",
+                f"{speed.get('warmup_calls', '?')} warm-up calls, {speed.get('timed_calls', '?')} timed at batch 1"
+                + (f", {speed['batch_calls']} at batch {speed.get('batch_size')}" if speed.get("batch_calls") else "")
+                + (" (stopped by the speed budget)" if speed.get("stopped_by_budget") else ""),
+            )
+        )
+    if r.get("load_s") is not None:
+        facts.append(Fact("load time", f"{fmt.significant(r['load_s'])} s"))
+    for what, why in (r.get("missing") or {}).items():
+        facts.append(Fact(f"no {what}", str(why)))
+    if r.get("notes"):
+        facts.append(Fact("notes", str(r["notes"])))
+    if r.get("reason"):
+        facts.append(Fact("reason", str(r["reason"])))
+    if s.run.local and s.run.directory is not None and inside(s.run.directory, r.get("predictions_file")):
+        facts.append(Fact("predictions", str(r["predictions_file"]), href=str(r["predictions_file"])))
+    return facts
+
+
+def _label_facts(labels: dict[str, Any]) -> list[Fact]:
+    """How the model's labels were joined to the dataset's classes."""
+    if not labels:
+        return []
+    facts = []
+    if labels.get("class_agnostic"):
+        facts.append(Fact("labels", "class-agnostic: boxes only"))
+    else:
+        mapped = labels.get("mapped") or {}
+        facts.append(
+            Fact(
+                "labels",
+                f"{len(labels.get('space') or [])} in its label space, {len(mapped)} joined to dataset "
+                f"classes: {fmt.plain([f'{k}→{v}' for k, v in mapped.items()])}",
+            )
+        )
+        if labels.get("dropped"):
+            facts.append(Fact("predictions of other classes", fmt.plain(labels["dropped"])))
+    if labels.get("predictions") is not None:
+        facts.append(Fact("predictions", fmt.whole(labels["predictions"])))
+    return facts
+
+
+def _licence(result: dict[str, Any]) -> str:
+    """The weights' licence (an SPDX id). ``zoo run`` records null where the catalogue entry names none: the models
+    without weights, or a plugin's model the catalogue does not list."""
+    if "licence" not in result:
+        return "unknown: not recorded by the zoo that wrote this run"
+    if result["licence"]:
+        return str(result["licence"])
+    if result.get("weights"):
+        return "not recorded: the catalogue entry names no licence"
+    return "none: the model has no weights"
+
+
+def _fetch_facts(records: Any, mirror: str | None) -> list[Fact]:
+    """A fact per file zoo fetched, or failed to fetch, for the model before measuring it (none when the record
+    is empty: everything was on the machine; or absent: a results.json from an older zoo)."""
+    facts = []
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict):
+            continue
+        name, state, detail = (str(record.get(k) or "") for k in ("file", "state", "detail"))
+        url = fmt.plain(record.get("url"))
+        if state == "fetched":
+            took = f"{fmt.size(record.get('bytes'))} in {fmt.one_decimal(record.get('seconds'))} s"
+            via = f" via the mirror {mirror}" if mirror else ""
+            facts.append(Fact("fetched", f"{name} ({took}) from {url}{via}" + (f"; {detail}" if detail else "")))
+        elif state == "failed":
+            facts.append(Fact("could not fetch", f"{name} from {url}: {detail or 'no reason recorded'}"))
+        else:  # missing, corrupt: found so and not fetched
+            where = f" at {record['path']}" if record.get("path") else ""
+            facts.append(Fact(f"{state or 'unknown'} file", f"{name}{where}" + (f": {detail}" if detail else "")))
+    return facts
+
+
+def _mirror(run: Run) -> str | None:
+    source = run.context.get("weights_source") if isinstance(run.context, dict) else None
+    return str(source["mirror"]) if isinstance(source, dict) and source.get("mirror") else None
+
+
+def weights_source(source: Any) -> str:
+    """Where the run's weights came from, in words, from ``context.weights_source``."""
+    if not isinstance(source, dict):
+        return fmt.plain(source)
+    folder, mirror = source.get("weights_dir"), source.get("mirror")
+    kept = f"the weights folder {folder}" if folder else "each library's own cache"
+    if source.get("offline"):
+        return f"offline: nothing fetched; only files already in {kept}"
+    return f"fetched when missing from {f'the mirror {mirror}' if mirror else 'the official sources'} into {kept}"
+
+
+def run_files(runs: list[Run]) -> list[Fact]:
+    """The run folders' files: links when the page lives in its run folder, paths otherwise."""
+    files = []
+    for run in runs:
+        if run.directory is None:
+            continue
+        for name, what in (
+            ("results.json", "everything measured, and the context"),
+            ("leaderboard.csv", "one row per model"),
+            ("ground_truth.json", "the ground truth, COCO format"),
+        ):
+            if run.local and inside(run.directory, name):
+                files.append(Fact(what, name, href=name))
+            elif not run.local:
+                files.append(Fact(f"{run.label}: {what}", str(run.directory / name)))
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------- context
+
+
+GROUPS: tuple[tuple[str, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
+    (
+        "Run",
+        lambda c: {k: c.get(k) for k in ("started", "finished", "duration_s", "command", "zoo_commit") if k in c},
+    ),
+    ("Weights", lambda c: {"source": weights_source(c["weights_source"])} if "weights_source" in c else {}),
+    ("Machine", lambda c: c.get("hardware") or {}),
+    ("Software", lambda c: c.get("versions") or {}),
+    ("Dataset", lambda c: c.get("dataset") or {}),
+    ("Settings", lambda c: c.get("settings") or {}),
+)
+
+
+def run_context(runs: list[Run]) -> list[ContextGroup]:
+    """The runs' context, a table per group, side by side; rows where runs differ are marked."""
+    groups = []
+    for title, pick in GROUPS:
+        tables = [pick(run.context) if isinstance(run.context, dict) else {} for run in runs]
+        keys: list[str] = []
+        for table in tables:
+            keys += [str(k) for k in table if str(k) not in keys]
+        rows = []
+        for key in keys:
+            raw = [table.get(key) for table in tables]
+            values = [fmt.plain(v) for v in raw]
+            rows.append(ContextRow(key, values, len(runs) > 1 and len(set(values)) > 1))
+        if rows:
+            groups.append(ContextGroup(title, rows))
+    return groups
+
+
+def catalogue_entries(runs: list[Run], sources: Sequence[RunSource]) -> list[Entry]:
+    """Each model's catalogue entry as its run recorded it (``key.entry`` and ``entry_notes`` of its result)."""
+    entries = []
+    for run, source in zip(runs, sources):
+        for result in source.results.get("models", []):
+            key = result.get("key") if isinstance(result.get("key"), dict) else {}
+            entry = {**(key.get("entry") or {}), "notes": result.get("entry_notes")}
+            if key.get("weights"):
+                entry["weights"] = key["weights"]
+            entries.append(
+                Entry(
+                    run.label,
+                    str(result.get("id")),
+                    *(fmt.plain(entry.get(k)) for k in ("plugin", "model", "weights", "options", "notes")),
+                )
+            )
+    return entries
