@@ -8,8 +8,10 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -157,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         fresh=args.force,
     )
     setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
+    job = _Job(args, folder, dataset, settings, plugins, setup, limits)
     console.print(
         f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
         f"{dataset.num_boxes} boxes) → {out}",
@@ -166,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with _sigterm_as_interrupt():
             for entry in entries:
-                _measure(entry, folder, dataset, settings, plugins, setup, limits, args)
+                _measure(entry, job)
     except KeyboardInterrupt as stop:
         console.print(
             f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
@@ -184,17 +187,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(entry, folder, dataset, settings, plugins, setup, limits, args) -> None:
+@dataclass
+class _Job:
+    """What every model of one ``zoo run`` shares."""
+
+    args: argparse.Namespace
+    folder: Any  # the RunFolder
+    dataset: Any
+    settings: Any
+    plugins: Any
+    setup: Any  # how a worker rebuilds the plugins
+    limits: Any
+    failed: dict = field(default_factory=dict)  # file key -> the outcome of a fetch that failed: asked once per run
+
+
+def _measure(entry, job: _Job) -> None:
     """One entry: skipped when the run folder has it, else its files fetched, the model run, its row written."""
+    folder = job.folder
     key = {
         "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
-        "weights": settings.weights.get(entry.id),
+        "weights": job.settings.weights.get(entry.id),
     }
-    if not args.force and folder.finished(entry.id, key) is not None:
+    if not job.args.force and folder.finished(entry.id, key) is not None:
         console.print(f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False)
         return
-    fetched = _fetch(entry, plugins, settings.weights)
-    model_run = _run_one(entry, dataset, settings, plugins, setup, limits, folder.path, args)
+    fetched = _fetch(entry, job)
+    model_run = _run_one(entry, job)
     _record_fetch(model_run.result, fetched)
     model_run.result["key"] = key
     model_run.result["entry_notes"] = entry.notes
@@ -234,17 +252,21 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
     }
 
 
-def _fetch(entry, plugins, weights) -> list:
+def _fetch(entry, job: _Job) -> list:
     """The entry's missing official files, fetched before it is measured (never inside a timed step); nothing when
-    offline. A plugin that cannot say what it needs is left to fail in its own row."""
+    offline. A file that failed for an earlier model of the run is not tried again (R-CNN, Fast R-CNN and Faster
+    R-CNN share one). A plugin that cannot say what it needs fails in its own row."""
     from zoo.cli.downloads import fetch_needs
-    from zoo.fetch import config
+    from zoo.fetch import FAILED, config
     from zoo.weights import plan
 
     if config.offline():
         return []
-    needs, _ = plan([entry], plugins, weights)
-    return fetch_needs(needs)
+    needs, _ = plan([entry], job.plugins, job.settings.weights)
+    outcomes = [job.failed[n.file.key] for n in needs if n.file.key in job.failed]
+    outcomes += fetch_needs([n for n in needs if n.file.key not in job.failed])
+    job.failed.update((o.file.key, o) for o in outcomes if o.state == FAILED)
+    return outcomes
 
 
 def _record_fetch(result: dict, outcomes: list) -> None:
@@ -270,7 +292,7 @@ def _record_fetch(result: dict, outcomes: list) -> None:
         result["reason"] = f"could not fetch {failed[0].file.name}: {failed[0].detail}"
 
 
-def _run_one(entry, dataset, settings, plugins, setup, limits, out: Path, args):
+def _run_one(entry, job: _Job):
     """One model, in a worker process (default) or in this one, with a progress line while it runs; offline unless
     --allow-network."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -279,6 +301,7 @@ def _run_one(entry, dataset, settings, plugins, setup, limits, out: Path, args):
     from zoo.offline import offline
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    args, out = job.args, job.folder.path
     with (
         offline(not args.allow_network),
         Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
@@ -289,10 +312,9 @@ def _run_one(entry, dataset, settings, plugins, setup, limits, out: Path, args):
             progress.update(task, description=f"{entry.id}: {phase}", completed=done, total=total)
 
         if not args.isolation:
-            return run_in_process(entry, dataset, settings, plugins, report)
-        return run_isolated(
-            entry, dataset, settings, setup, limits, out / ".work", out / "logs" / f"{entry.id}.log", report
-        )
+            return run_in_process(entry, job.dataset, job.settings, job.plugins, report)
+        log = out / "logs" / f"{entry.id}.log"
+        return run_isolated(entry, job.dataset, job.settings, job.setup, job.limits, out / ".work", log, report)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
