@@ -13,6 +13,7 @@ from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
 from zoo.cli.downloads import fetch_needs
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, config
+from zoo.fetch.integrity import destination
 from zoo.report.fmt import size
 from zoo.weights import Need, plan
 
@@ -81,28 +82,22 @@ def _warn(problems: dict[str, str]) -> None:
 def _dry_run(needs: list[Need]) -> int:
     """The files, their sizes, their state here and where they go; the total still to fetch."""
     rows = [("model", "file", "size", "state", "where", "licence")]
-    missing, unknown = 0, 0
+    todo, total, unknown, estimated = 0, 0, 0, False
     for need in needs:
         found = fetch.state(need.file)
-        count, exact = _size(need.file) if found.state != fetch.PRESENT else (need.file.expected_bytes, True)
-        text = size(count) if count is not None else "?"
-        rows.append(
-            (
-                ", ".join(need.models),
-                need.file.name,
-                text if exact or count is None else f"≈{text}",
-                found.state,
-                str(found.path or fetch.config.weights_dir() or "the Hugging Face cache"),
-                need.licence or "—",
-            )
-        )
-        if found.state != fetch.PRESENT:
-            missing += count or 0
-            unknown += count is None
+        if found.state == fetch.PRESENT:
+            count, exact = found.path.stat().st_size, True
+        else:
+            count, exact = _size(need.file)
+            todo, total, unknown = todo + 1, total + (count or 0), unknown + (count is None)
+            estimated |= not exact and count is not None
+        text = "?" if count is None else size(count) if exact else f"≈{size(count)}"
+        where = str(destination(need.file))
+        rows.append((", ".join(need.models), need.file.name, text, found.state, where, need.licence or "—"))
     print_columns(rows)
-    todo = sum(fetch.state(n.file).state != fetch.PRESENT for n in needs)
-    note = f" and {unknown} file(s) of unknown size" if unknown else ""
-    print(f"\n{len(needs)} file(s); {todo} to fetch: {size(missing)}{note}.")
+    amount = f"{'about ' if estimated else ''}{size(total)}"
+    amount += f" and {unknown} file(s) of unknown size" if unknown else ""
+    print(f"\n{len(needs)} file(s); {todo} to fetch: {amount}.")
     return 0
 
 
@@ -171,7 +166,7 @@ def _manifest(target: Path, needs: list[Need], outcomes: list[Outcome]) -> Path:
 def _table(needs: list[Need], outcomes: list[Outcome]) -> None:
     rows = [("model", "file", "size", "where", "licence", "result")]
     for need, outcome in zip(needs, outcomes):
-        where = outcome.path or need.file.path
+        where = outcome.path or destination(need.file)
         count = outcome.path.stat().st_size if outcome.path and outcome.path.is_file() else need.file.expected_bytes
         result = outcome.state if outcome.ok else f"{outcome.state}: {outcome.detail}"
         rows.append(

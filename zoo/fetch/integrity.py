@@ -89,6 +89,16 @@ def locate(file: RemoteFile) -> Path | None:
     return huggingface.locate(file.hub)
 
 
+def destination(file: RemoteFile) -> Path:
+    """Where the file is or goes, for people to read: its path, or its repository's folder in the hub cache."""
+    path = locate(file)
+    if path is not None:
+        return path
+    from zoo.fetch import huggingface
+
+    return huggingface.cache_dir() / f"models--{file.hub.repo_id.replace('/', '--')}"
+
+
 def refusal(files: list[RemoteFile], model_id: str) -> str:
     """Why ``files`` must not be loaded ("" when none fails its check): the first file that is there but is not the
     official one, and what to do. (A missing file is the plugin's to report: it knows where else it looked.)"""
