@@ -71,6 +71,8 @@ def download(file: RemoteFile, target: Path, progress: Progress) -> Path:
             if disk_full(error):
                 part.unlink(missing_ok=True)
                 raise FetchError(f"the disk is full at {target.parent}; free some space and try again") from None
+            if isinstance(error, urllib.error.HTTPError) and error.code == 416 and attempt < RESUMES:
+                continue  # the part was as long as the file, or longer: it is gone, start again
             cause = describe(error, url, timeout)
             if isinstance(error, urllib.error.HTTPError) and error.code in (404, 410):
                 raise FetchError(cause, not_found=True) from None
