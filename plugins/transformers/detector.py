@@ -1,36 +1,11 @@
-"""Hugging Face transformers' DETR-style detectors: DETR, Conditional DETR, Deformable DETR, RT-DETR and YOLOS.
-
-Weights come through transformers' own ``from_pretrained`` and the Hugging Face cache (``$HF_HUB_CACHE``, else
-``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``; ``huggingface/`` in a ``--weights-dir`` folder), always with
-``local_files_only=True``: the model never downloads. zoo fetches the official files (``remote_files``: the config,
-the image processor's config and the weights, at the revision zoo pins) with huggingface_hub before the model is
-measured, or ahead of time with ``zoo pull``. ``weights:`` in ``registry.yaml`` (or ``--weights ID=PATH``) may name
-
-- nothing: the model's hub id (``facebook/detr-resnet-50``) at its pinned commit (``revision`` below; ``main``
-  where none is pinned: the commit ``refs/main`` points to);
-- another hub id, optionally at a revision (``facebook/detr-resnet-50@<commit>``), from the cache;
-- a local folder written by ``model.save_pretrained(folder)`` and ``image_processor.save_pretrained(folder)``;
-- ``untrained``: the architecture built from transformers' config class with random weights and COCO labels,
-  without reading the hub or the cache (zoo times it when the weights are missing).
-
-A DETR-family config names a timm ResNet backbone and may ask for its ImageNet weights
-(``use_pretrained_backbone``), which would download them: every model is built with that switched off, since the
-detector's own checkpoint holds the backbone's weights.
-
-The steps zoo times: ``preprocess`` is the model's own image processor (its native resize, rescale, normalise and
-padding), ``forward`` the network under ``torch.inference_mode``, ``postprocess`` the processor's
-``post_process_object_detection`` at threshold 0 with the original image sizes, so boxes are ``xyxy`` in the
-original pixels. ``imgsz`` sets the processor's size: the shorter side (the longer limit scaled in proportion), or
-the fixed square input of RT-DETR. zoo predicts at batch 1 for accuracy: DETR-style models pad a batch to its
-largest image (with a pixel mask), which costs DETR some AP, so only throughput is measured at ``--batch``.
-"""
+"""`TransformersDetector`: one transformers object-detection checkpoint behind zoo's predict interface (the
+package's docstring says how weights, steps and sizes work)."""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,23 +16,7 @@ import zoo
 from zoo.fetch import huggingface
 from zoo.files import sha256_prefix
 
-# The 80 COCO classes in COCO's own order, and the category ids COCO gives them (1..90 with 10 unused ids): DETR,
-# Conditional/Deformable DETR and YOLOS predict label ids in that 91-id space ("N/A" at 0 and at the gaps), RT-DETR
-# predicts the 80 classes as 0..79.
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-)  # fmt: skip
-COCO_UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)
-COCO_IDS = tuple(i for i in range(1, 91) if i not in COCO_UNUSED_IDS)
-GAP = "N/A"  # the name transformers' COCO checkpoints give an unused label id
+from .labels import coco_id2label, labels_from_id2label
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -67,21 +26,6 @@ WEIGHT_FILES = (
 )
 PROCESSOR_FILE = "preprocessor_config.json"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
-
-
-def coco_id2label(space: str) -> dict[int, str]:
-    """COCO's labels as a checkpoint's ``id2label``: "coco91" (ids 0..90, "N/A" where unused) or "coco80" (0..79)."""
-    if space == "coco80":
-        return dict(enumerate(COCO_CLASSES))
-    names = dict(zip(COCO_IDS, COCO_CLASSES))
-    return {i: names.get(i, GAP) for i in range(91)}
-
-
-def labels_from_id2label(id2label: Mapping[Any, str]) -> list[str]:
-    """A label list indexed by label id: ``labels[i] == id2label[i]``, gaps filled with "N/A"."""
-    by_id = {int(k): str(v) for k, v in id2label.items()}
-    size = max(by_id, default=-1) + 1
-    return [by_id.get(i, GAP) for i in range(size)]
 
 
 def hub_cache_dir() -> Path:
@@ -402,113 +346,3 @@ def _no_pretrained_backbone(config) -> None:
     for item in (config, getattr(config, "backbone_config", None)):
         if item is not None and hasattr(item, "use_pretrained_backbone"):
             item.use_pretrained_backbone = False
-
-
-# id -> what the class needs. ``revision``: the commits pinned are those public copies of each repository's cache
-# show (snapshots/<commit>/ with that weights file); the others follow ``main``, and a run records the commit it
-# loaded. The architectures are those of the official checkpoints, written as arguments of
-# transformers' config classes (the defaults of DetrConfig, ConditionalDetrConfig, DeformableDetrConfig and
-# RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and YOLOS-tiny follow transformers' conversion scripts).
-MODELS: dict[str, dict[str, Any]] = {
-    "detr-resnet-50": dict(
-        hub_id="facebook/detr-resnet-50",
-        revision="1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b",
-        config_class="DetrConfig",
-        model_class="DetrForObjectDetection",
-        processor_class="DetrImageProcessor",
-        description="DETR, ResNet-50 (transformers, facebook/detr-resnet-50, COCO)",
-        published=0.420,
-        published_source="facebook/detr-resnet-50 model card; Carion et al. 2020 (DETR), Table 1",
-    ),
-    "conditional-detr-resnet-50": dict(
-        hub_id="microsoft/conditional-detr-resnet-50",
-        config_class="ConditionalDetrConfig",
-        model_class="ConditionalDetrForObjectDetection",
-        processor_class="ConditionalDetrImageProcessor",
-        top_k=100,
-        description="Conditional DETR, ResNet-50 (transformers, microsoft/conditional-detr-resnet-50, COCO)",
-        published=0.409,
-        published_source="Meng et al. 2021 (Conditional DETR), Table 1, R50 50 epochs; the model card's checkpoint",
-    ),
-    "deformable-detr": dict(
-        hub_id="SenseTime/deformable-detr",
-        revision="83ecd26945199939cb82806f988debdb71e6f43e",
-        weights_file="pytorch_model.bin",
-        config_class="DeformableDetrConfig",
-        model_class="DeformableDetrForObjectDetection",
-        processor_class="DeformableDetrImageProcessor",
-        top_k=100,
-        description="Deformable DETR, ResNet-50 (transformers, SenseTime/deformable-detr, COCO)",
-        published=0.445,
-        published_source=(
-            "fundamentalvision/Deformable-DETR README, Main Results: the released checkpoint these weights are "
-            "converted from (the paper's Table 1 reports 43.8 for its internal run)"
-        ),
-    ),
-    "rtdetr_r18vd": dict(
-        hub_id="PekingU/rtdetr_r18vd",
-        revision="ac77a11ff0170a41b771c03264987f8ce2b0d753",
-        config_class="RTDetrConfig",
-        model_class="RTDetrForObjectDetection",
-        processor_class="RTDetrImageProcessor",
-        label_space="coco80",
-        architecture=dict(
-            backbone_config=dict(
-                model_type="rt_detr_resnet",
-                hidden_sizes=[64, 128, 256, 512],
-                depths=[2, 2, 2, 2],
-                layer_type="basic",
-                out_indices=[2, 3, 4],
-            ),
-            encoder_in_channels=[128, 256, 512],
-            hidden_expansion=0.5,
-            decoder_layers=3,
-        ),
-        description="RT-DETR, ResNet-18-vd (transformers, PekingU/rtdetr_r18vd, COCO)",
-        published=0.465,
-        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r18vd model card",
-    ),
-    "rtdetr_r50vd": dict(
-        hub_id="PekingU/rtdetr_r50vd",
-        config_class="RTDetrConfig",
-        model_class="RTDetrForObjectDetection",
-        processor_class="RTDetrImageProcessor",
-        label_space="coco80",
-        description="RT-DETR, ResNet-50-vd (transformers, PekingU/rtdetr_r50vd, COCO)",
-        published=0.531,
-        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r50vd model card",
-    ),
-    "yolos-tiny": dict(
-        hub_id="hustvl/yolos-tiny",
-        config_class="YolosConfig",
-        model_class="YolosForObjectDetection",
-        processor_class="YolosImageProcessor",
-        architecture=dict(
-            hidden_size=192,
-            intermediate_size=768,
-            num_hidden_layers=12,
-            num_attention_heads=3,
-            image_size=[800, 1333],
-            use_mid_position_embeddings=False,
-        ),
-        processor_options=dict(size={"shortest_edge": 512, "longest_edge": 1333}),
-        description="YOLOS-tiny, a plain ViT detector (transformers, hustvl/yolos-tiny, COCO)",
-        published=0.287,
-        published_source="hustvl/yolos-tiny model card; Fang et al. 2021 (YOLOS), YOLOS-Ti at input size 512",
-    ),
-}
-
-
-def _model_class(model_id: str) -> type[TransformersDetector]:
-    spec = MODELS[model_id]
-    return type(
-        model_id.replace("-", "_"),
-        (TransformersDetector,),
-        {"name": model_id, "__doc__": f"{spec['description']}.", "__module__": __name__, **spec},
-    )
-
-
-@zoo.hookimpl
-def register_models(register):
-    for model_id in MODELS:
-        register(_model_class(model_id))
