@@ -158,10 +158,10 @@ def _load(
         raise _fail(result, "building the model", error) from error
     result["framework"] = model.framework
     model.device = settings.device
-    started = time.perf_counter()
     threads = _torch_threads()
     try:
-        _check_files(entry, model)
+        _check_files(entry, model)  # before the load timer: hashing a checkpoint is not loading it
+        started = time.perf_counter()
         model.load(settings.device)
     except WeightsUnavailable as error:
         result["status"], result["reason"] = NO_WEIGHTS, " ".join(str(error).split())
