@@ -36,6 +36,7 @@ from zoo.metrics.speed import speed_record
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
+from zoo.weights import declared_files
 
 OK, NO_WEIGHTS, FAILED, TIMEOUT = "ok", "no-weights", "failed", "timeout"
 MIN_TIMED_CALLS = 5
@@ -191,7 +192,7 @@ def _load(
 def _check_files(entry: Entry, model: Model) -> None:
     """The files the model declares (its official weights) must be intact before ``load`` reads any: a truncated,
     tampered or corrupt file is `WeightsUnavailable` with the reason, and is never loaded."""
-    problem = fetch.refusal(fetch.with_known(model.remote_files(), entry.meta.get("files")), entry.id)
+    problem = fetch.refusal(declared_files(entry, model), entry.id)
     if problem:
         raise WeightsUnavailable(problem)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from zoo.errors import ZooError
 from zoo.fetch import RemoteFile, with_known
+from zoo.model import Model
 from zoo.plugins import Plugins
 from zoo.registry import Entry, build_model
 
@@ -21,10 +22,14 @@ class Need:
     licence: str = ""
 
 
-def entry_files(entry: Entry, plugins: Plugins, weights: str | None = None) -> list[RemoteFile]:
-    """What the entry's model declares it fetches, with the sizes and checksums ``registry.yaml`` records."""
-    model = build_model(entry, plugins, weights)
+def declared_files(entry: Entry, model: Model) -> list[RemoteFile]:
+    """What ``model`` declares it fetches, with the sizes and checksums the entry's ``meta.files`` records."""
     return with_known(model.remote_files(), entry.meta.get("files"))
+
+
+def entry_files(entry: Entry, plugins: Plugins, weights: str | None = None) -> list[RemoteFile]:
+    """`declared_files` of the entry's model, built with ``weights`` (default: the entry's)."""
+    return declared_files(entry, build_model(entry, plugins, weights))
 
 
 def plan(

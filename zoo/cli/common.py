@@ -63,7 +63,7 @@ def weights_environment(args: argparse.Namespace) -> Iterator[None]:
         path = Path(folder).expanduser().absolute()
         if path.exists() and not path.is_dir():
             raise ZooError(f"--weights-dir {folder}: exists and is not a folder; give a bundle's folder")
-        if not path.exists() and not getattr(args, "creates_weights_dir", False):
+        if not path.exists():
             raise ZooError(f"--weights-dir {folder}: no such folder; make one with `zoo pull --to {folder}`")
         wanted[config.WEIGHTS_DIR] = str(path)
     with config.environment(**wanted):

@@ -32,13 +32,14 @@ def _checks(args: argparse.Namespace):
     from zoo import fetch
     from zoo.model import WeightsCheck
     from zoo.registry import build_model
-    from zoo.weights import entry_files
+    from zoo.weights import declared_files
 
     plugins, catalogue = load_catalogue(args)
     for entry in catalogue.values():
         try:
-            check = build_model(entry, plugins).check_weights()
-            states = [fetch.state(file) for file in entry_files(entry, plugins)]
+            model = build_model(entry, plugins)
+            check = model.check_weights()
+            states = [fetch.state(file) for file in declared_files(entry, model)]
         except ZooError as error:
             check, states = WeightsCheck("unavailable", hint=str(error)), []
         except Exception as error:  # a plugin's check must not break the listing

@@ -36,7 +36,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         help="write a portable bundle to DIR: the files (copied from the caches, or fetched) and manifest.json; "
         "on the other machine, zoo run --weights-dir DIR",
     )
-    pull.set_defaults(command=cmd_pull, creates_weights_dir=False)
+    pull.set_defaults(command=cmd_pull)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -50,12 +50,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if target.exists() and not target.is_dir():
             raise ZooError(f"--to {args.to}: exists and is not a folder; choose another path")
         sources, _ = plan(entries, plugins, weights)  # where the files are on this machine now
-        target.mkdir(parents=True, exist_ok=True)
         with config.environment(**{config.WEIGHTS_DIR: str(target)}):
             needs, problems = plan(entries, plugins, weights)
             _warn(problems)
             if args.dry_run:
                 return _dry_run(needs)
+            target.mkdir(parents=True, exist_ok=True)
             outcomes = [_into_bundle(need, sources) for need in needs]
             path = _manifest(target, needs, outcomes)
         _table(needs, outcomes)

@@ -65,6 +65,8 @@ class Outcome:
 
 def fetch(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
     """Download ``file`` to where its library looks for it (or its alternative, when the source lacks it)."""
+    if config.offline():
+        raise FetchError("zoo is offline (--offline or ZOO_OFFLINE)")
     try:
         if file.hub is not None:
             from zoo.fetch import huggingface

@@ -54,8 +54,6 @@ def locate(hub: HubFile) -> Path | None:
 
 def download(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
     """Fetch the file with ``hf_hub_download``; `FetchError` with the cause in one line when it cannot be done."""
-    if config.offline():
-        raise FetchError("zoo is offline (--offline or ZOO_OFFLINE)")
     from huggingface_hub import hf_hub_download
 
     from zoo.fetch.http import reach
