@@ -67,24 +67,22 @@ IOU = 0.7
 MAX_DET = 300
 
 TRUTHY = {"1", "true", "yes", "on", "y", "t"}  # what ultralytics reads as true in an environment flag
-DOCS = "Ultralytics docs (docs.ultralytics.com/models/{page}), COCO val2017 mAP50-95 at 640"
 
 
 @dataclass(frozen=True)
 class Spec:
     family: str
     yaml: str  # the architecture, for untrained copies
-    docs_page: str
-    published_map: float  # COCO val2017 mAP50-95 of the official weights, as ultralytics' docs publish it
     rtdetr: bool = False
 
 
+# The box AP ultralytics' docs publish for each official checkpoint lives in registry.yaml (``published:``).
 SPECS = {
-    "yolov8n": Spec("yolo", "yolov8n.yaml", "yolov8", 0.373),
-    "yolov8s": Spec("yolo", "yolov8s.yaml", "yolov8", 0.449),
-    "yolo11n": Spec("yolo", "yolo11n.yaml", "yolo11", 0.395),
-    "yolo11s": Spec("yolo", "yolo11s.yaml", "yolo11", 0.470),
-    "rtdetr-l": Spec("detr", "rtdetr-l.yaml", "rtdetr", 0.530, rtdetr=True),
+    "yolov8n": Spec("yolo", "yolov8n.yaml"),
+    "yolov8s": Spec("yolo", "yolov8s.yaml"),
+    "yolo11n": Spec("yolo", "yolo11n.yaml"),
+    "yolo11s": Spec("yolo", "yolo11s.yaml"),
+    "rtdetr-l": Spec("detr", "rtdetr-l.yaml", rtdetr=True),
 }
 
 
@@ -231,7 +229,7 @@ class UltralyticsDetector(zoo.Model):
                 raise
             self.identity = f"{path} (sha256 {sha256_prefix(path)})"
         self.labels = [str(model.model.names[i]) for i in range(len(model.model.names))]
-        # the official weights: the official file name, and the 80 COCO names in ultralytics' order
+        # the official weights (those registry.yaml's published AP is for): the official name, COCO's 80 names
         self.official = path is not None and path.name == self.official_name and self.labels == coco_names()
         self.architecture = (getattr(model.model, "yaml", None) or {}).get("yaml_file")
 
@@ -289,7 +287,6 @@ class UltralyticsDetector(zoo.Model):
                 f"longer side {max(height, width)}, letterboxed, padded to a multiple of {int(predictor.model.stride)}"
             )
         params = sum(p.numel() for p in predictor.model.model.parameters())  # the network as it runs (fused)
-        published = self.spec.published_map if self.official else None
         args = predictor.args
         settings: dict[str, Any] = {
             "conf": args.conf,
@@ -308,8 +305,6 @@ class UltralyticsDetector(zoo.Model):
             num_params=params,
             input_size=size,
             weights=self.identity,
-            published_map=published,
-            published_source=DOCS.format(page=self.spec.docs_page) if published is not None else None,
             settings=settings,
         )
 

@@ -75,6 +75,78 @@ def test_malformed_registry_errors_name_file_line_and_entry(tmp_path, text, mess
     assert "\n" not in str(raised.value)
 
 
+def test_every_entry_carries_the_box_ap_its_authors_publish_or_why_there_is_none():
+    for entry in load_registry(DEFAULT_REGISTRY):
+        published = entry.published
+        assert "box_ap" in published, f"{entry.id}: no published box_ap (null with a reason when there is none)"
+        if published["box_ap"] is None:
+            assert published.get("reason", "").strip(), f"{entry.id}: a null box_ap says why"
+            assert "split" not in published and "source" not in published, entry.id
+        else:
+            assert 0 < published["box_ap"] < 1, f"{entry.id}: AP as a fraction"
+            assert published["split"] in ("coco-val2017", "voc2007-test"), entry.id
+            assert published["source"].strip() and isinstance(published.get("protocol"), dict), entry.id
+
+
+def test_torchvision_entries_publish_what_torchvision_s_weights_metadata_says():
+    from torchvision.models import get_model_weights
+
+    entries = [entry for entry in load_registry(DEFAULT_REGISTRY) if entry.plugin == "torchvision"]
+    assert entries
+    for entry in entries:
+        weights = get_model_weights(entry.model)
+        member = weights[entry.weights] if entry.weights not in (None, "DEFAULT") else weights.DEFAULT
+        box_map = member.meta["_metrics"]["COCO-val2017"]["box_map"]
+        assert entry.published["box_ap"] == pytest.approx(box_map / 100, abs=1e-9), entry.id
+        assert entry.published["split"] == "coco-val2017", entry.id
+        assert entry.published["source"] == f"torchvision weights metadata: {member}", entry.id
+
+
+@pytest.mark.parametrize(
+    ("published", "message"),
+    [
+        ("[0.37]", r"'published' must be a mapping of box_ap, split, source, protocol, reason; got list"),
+        (
+            "{box_ap: 37.0, split: coco-val2017, source: x}",
+            r"'published.box_ap' is 37.0: give AP as a fraction, e.g. 0.37 for 37.0",
+        ),
+        ("{box_ap: -0.1, split: coco-val2017, source: x}", r"'published.box_ap' is -0.1"),
+        ("{box_ap: high, split: coco-val2017, source: x}", r"'published.box_ap' must be a number in \[0, 1\] or null"),
+        ("{box_ap: 0.37, source: x}", r"'published.split' is required text when box_ap is a number"),
+        ("{box_ap: 0.37, split: coco-val2017}", r"'published.source' is required text when box_ap is a number"),
+        ("{box_ap: 0.37, split: coco-val2017, source: x, protocol: 640}", r"'published.protocol' must be a mapping"),
+        (
+            "{box_ap: null, reason: x, sorce: y}",
+            r"'published' has unknown key 'sorce'; the keys are box_ap, split, source, protocol, reason",
+        ),
+    ],
+    ids=["not-mapping", "percent", "negative", "not-number", "no-split", "no-source", "protocol", "unknown-key"],
+)
+def test_malformed_published_values_are_one_line_errors(tmp_path, published, message):
+    path = write(tmp_path, f"models:\n  ok: {{}}\n  bad:\n    published: {published}\n")
+    with pytest.raises(ZooError, match=rf"registry.yaml:3: entry 'bad': {message}") as raised:
+        load_registry(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_published_values_are_kept(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        models:
+          a:
+            published: {box_ap: 0.37, split: coco-val2017, source: 'docs', protocol: {conf: 0.001}}
+          b:
+            published: {box_ap: null, reason: made for --data shapes}
+          c: {}
+    """,
+    )
+    a, b, c = load_registry(path)
+    assert a.published == {"box_ap": 0.37, "split": "coco-val2017", "source": "docs", "protocol": {"conf": 0.001}}
+    assert b.published == {"box_ap": None, "reason": "made for --data shapes"}
+    assert c.published == {}
+
+
 def test_missing_registry(tmp_path):
     with pytest.raises(ZooError, match="registry not found"):
         load_registry(tmp_path / "none.yaml")

@@ -76,8 +76,8 @@ def update_registry(text: str, measured: dict[str, dict[str, Any]]) -> str:
 
 def markdown_table(entries: list[Entry]) -> str:
     rows = [
-        "| model | family | framework | params (M) | GFLOPs (640×480) | native input |",
-        "|---|---|---|---:|---:|---|",
+        "| model | family | framework | params (M) | GFLOPs (640×480) | native input | published AP |",
+        "|---|---|---|---:|---:|---|---:|",
     ]
     for entry in entries:
         meta = entry.meta
@@ -85,9 +85,17 @@ def markdown_table(entries: list[Entry]) -> str:
         gflops = f"{meta['gflops']:.1f}" if meta.get("gflops") else "—"
         rows.append(
             f"| `{entry.id}` | {entry.family} | {meta.get('framework', '—')} | {params} | {gflops} | "
-            f"{meta.get('input_size') or 'as given'} |"
+            f"{meta.get('input_size') or 'as given'} | {_published(entry.published)} |"
         )
     return "\n".join(rows)
+
+
+def _published(number: dict[str, Any]) -> str:
+    """The published box AP in points, with its split where it is not COCO val2017 (— where none is published)."""
+    if number.get("box_ap") is None:
+        return "—"
+    split = "" if number.get("split") == "coco-val2017" else f" ({number['split']})"
+    return f"{100 * number['box_ap']:.1f}{split}"
 
 
 def update_readme(text: str, table: str) -> str:

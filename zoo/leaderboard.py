@@ -38,6 +38,8 @@ COLUMNS = (
     "input_size",
     "memory_mb",
     "published_map",
+    "ap_gap",
+    "reproduction",
     "framework",
     "weights",
     "reason",
@@ -90,12 +92,25 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "params_m": params / 1e6 if params is not None else None,
         "gflops": info.get("gflops"),
         "input_size": info.get("input_size"),
-        "published_map": info.get("published_map"),
+        "published_map": (result.get("published") or {}).get("box_ap", info.get("published_map")),
+        "ap_gap": _get(result, "reproduction", "gap"),
+        "reproduction": reproduction_note(result.get("reproduction")),
         "memory_mb": memory,
         "framework": result.get("framework"),
         "weights": result.get("weights"),
         "reason": "; ".join(reasons),
     }
+
+
+def reproduction_note(check: dict[str, Any] | None) -> str:
+    """The reproduction check in one line: flagged or not, indicative or not, and the likely causes."""
+    if not check:
+        return ""
+    verdict = "gap over 1 AP point" if check["flagged"] else "within 1 AP point"
+    if check["indicative"]:
+        verdict += f" (indicative: {check['images']} images)"
+    causes = [c for c in check["causes"] if not c.startswith("a subset")]
+    return f"{verdict}; likely causes: {'; '.join(causes)}" if check["flagged"] and causes else verdict
 
 
 def sort_key(item: dict[str, Any]) -> tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from zoo.model import Model
 from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
 
 DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
-ENTRY_KEYS = ("plugin", "model", "family", "weights", "licence", "options", "notes", "meta")
+ENTRY_KEYS = ("plugin", "model", "family", "weights", "licence", "options", "notes", "published", "meta")
+PUBLISHED_KEYS = ("box_ap", "split", "source", "protocol", "reason")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Entry:
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
     in_all: bool = True  # whether --models all includes it
     meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m zoo.catalogue`: framework, params...
+    # the box AP its authors publish for these weights: box_ap (0..1 or None), split, source, protocol, reason
+    published: dict[str, Any] = field(default_factory=dict)
 
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Entry]:
@@ -102,6 +106,7 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
     meta = body.get("meta") or {}
     if not isinstance(meta, dict):
         raise fail(f"'meta' must be a mapping (written by python -m zoo.catalogue), got {type(meta).__name__}")
+    published = _parse_published(body.get("published"), fail)
     return Entry(
         id=entry_id,
         model=body.get("model") or entry_id,
@@ -113,7 +118,37 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
         licence=(body.get("licence") or "").strip(),
         where=where,
         meta=meta,
+        published=published,
     )
+
+
+def _parse_published(published: Any, fail: Callable[[str], ZooError]) -> dict[str, Any]:
+    """The entry's ``published:`` mapping, checked: box_ap null or a fraction in [0, 1], with split and source."""
+    if published is None:
+        return {}
+    if not isinstance(published, dict):
+        raise fail(f"'published' must be a mapping of {', '.join(PUBLISHED_KEYS)}; got {type(published).__name__}")
+    unknown = sorted(set(published) - set(PUBLISHED_KEYS), key=str)
+    if unknown:
+        raise fail(f"'published' has unknown key {unknown[0]!r}; the keys are {', '.join(PUBLISHED_KEYS)}")
+    box_ap = published.get("box_ap")
+    if box_ap is not None:
+        if isinstance(box_ap, bool) or not isinstance(box_ap, (int, float)):
+            raise fail(f"'published.box_ap' must be a number in [0, 1] or null, got {type(box_ap).__name__}")
+        if box_ap > 1:
+            raise fail(f"'published.box_ap' is {box_ap}: give AP as a fraction, e.g. 0.37 for 37.0")
+        if box_ap < 0:
+            raise fail(f"'published.box_ap' is {box_ap}: AP is a fraction in [0, 1]")
+        for key in ("split", "source"):
+            if not isinstance(published.get(key), str) or not published[key].strip():
+                raise fail(f"'published.{key}' is required text when box_ap is a number (where the AP comes from)")
+    for key in ("split", "source", "reason"):
+        if published.get(key) is not None and not isinstance(published[key], str):
+            raise fail(f"'published.{key}' must be text, got {type(published[key]).__name__}")
+    protocol = published.get("protocol")
+    if protocol is not None and not isinstance(protocol, dict):
+        raise fail(f"'published.protocol' must be a mapping (input_size, conf, ...), got {type(protocol).__name__}")
+    return dict(published)
 
 
 def build_catalogue(entries: list[Entry], plugins: Plugins) -> dict[str, Entry]:

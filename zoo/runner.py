@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import fetch
+from zoo import fetch, reproduction
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -98,6 +98,8 @@ def evaluate(
             else:
                 latency = _predict_all(model, dataset, settings, run, report)
                 _time_speed(model, dataset, settings, latency, result, report, warmup_calls)
+        result["published"] = reproduction.published(entry, weights, result)
+        result["reproduction"] = reproduction.check(result, dataset)
     except _Failed:
         pass
     finally:
@@ -252,6 +254,7 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
         "space": None if model.labels is None else [str(label) for label in model.labels],
         "mapped": label_map.mapped,
         "unmapped": label_map.unmapped,
+        "covered": [c.name for c in dataset.categories if c.id in set(label_map.to_category.tolist())],
     }
     images = dataset.images
     latency: list[StageTimes] = []
@@ -317,7 +320,8 @@ def _score(
         )
         if aware is not None:
             accuracy["localization_class_aware"] = _localization_record(aware)
-        accuracy["coco"] = coco_metrics(ground_truth, run.predictions)
+        covered = [c.id for c in dataset.categories if c.name in result["labels"]["covered"]]
+        accuracy["coco"] = coco_metrics(ground_truth, run.predictions, categories=covered)
     result["accuracy"] = accuracy
 
 

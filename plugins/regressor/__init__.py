@@ -19,27 +19,20 @@ makes it. Checkpoints are read with ``torch.load(weights_only=True)``: tensors a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 import zoo
+from zoo.fetch.config import home
 from zoo.files import sha256_prefix
 
 TRAIN_COMMAND = "zoo train regressor --data shapes:count=3000"
 """The command that makes the default checkpoint (the README gives its measured time and IoU)."""
 
 
-def zoo_home() -> Path:
-    """Where zoo keeps what it makes: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
-    if os.environ.get("ZOO_HOME"):
-        return Path(os.environ["ZOO_HOME"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "zoo"
-
-
 def default_checkpoint() -> Path:
-    return zoo_home() / "regressor-shapes.pt"
+    return home() / "regressor-shapes.pt"
 
 
 def read_checkpoint(path: Path) -> tuple[dict, dict]:
@@ -159,7 +152,7 @@ class Regressor(zoo.Model):
         """Train on ``dataset`` and save a checkpoint (see `training.train` for the options); used by `zoo train`."""
         from . import training
 
-        return training.train(dataset, default_dir=zoo_home, **options)
+        return training.train(dataset, default_dir=home, **options)
 
 
 def pixel_box(fractions: np.ndarray, width: int, height: int) -> list[float]:

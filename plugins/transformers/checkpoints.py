@@ -1,5 +1,5 @@
 """The official checkpoints zoo runs: hub id, pinned revision, weights file, the transformers classes that build
-the architecture, and the box AP their authors publish."""
+the architecture. The box AP their authors publish lives in registry.yaml (``published:``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ MODELS: dict[str, dict[str, Any]] = {
         model_class="DetrForObjectDetection",
         processor_class="DetrImageProcessor",
         description="DETR, ResNet-50 (transformers, facebook/detr-resnet-50, COCO)",
-        published=0.420,
-        published_source="facebook/detr-resnet-50 model card; Carion et al. 2020 (DETR), Table 1",
     ),
     "conditional-detr-resnet-50": dict(
         hub_id="microsoft/conditional-detr-resnet-50",
@@ -28,8 +26,6 @@ MODELS: dict[str, dict[str, Any]] = {
         processor_class="ConditionalDetrImageProcessor",
         top_k=100,
         description="Conditional DETR, ResNet-50 (transformers, microsoft/conditional-detr-resnet-50, COCO)",
-        published=0.409,
-        published_source="Meng et al. 2021 (Conditional DETR), Table 1, R50 50 epochs; the model card's checkpoint",
     ),
     "deformable-detr": dict(
         hub_id="SenseTime/deformable-detr",
@@ -40,11 +36,6 @@ MODELS: dict[str, dict[str, Any]] = {
         processor_class="DeformableDetrImageProcessor",
         top_k=100,
         description="Deformable DETR, ResNet-50 (transformers, SenseTime/deformable-detr, COCO)",
-        published=0.445,
-        published_source=(
-            "fundamentalvision/Deformable-DETR README, Main Results: the released checkpoint these weights are "
-            "converted from (the paper's Table 1 reports 43.8 for its internal run)"
-        ),
     ),
     "rtdetr_r18vd": dict(
         hub_id="PekingU/rtdetr_r18vd",
@@ -66,8 +57,6 @@ MODELS: dict[str, dict[str, Any]] = {
             decoder_layers=3,
         ),
         description="RT-DETR, ResNet-18-vd (transformers, PekingU/rtdetr_r18vd, COCO)",
-        published=0.465,
-        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r18vd model card",
     ),
     "rtdetr_r50vd": dict(
         hub_id="PekingU/rtdetr_r50vd",
@@ -76,8 +65,6 @@ MODELS: dict[str, dict[str, Any]] = {
         processor_class="RTDetrImageProcessor",
         label_space="coco80",
         description="RT-DETR, ResNet-50-vd (transformers, PekingU/rtdetr_r50vd, COCO)",
-        published=0.531,
-        published_source="Zhao et al. 2024 (RT-DETR, CVPR 2024), COCO val2017; PekingU/rtdetr_r50vd model card",
     ),
     "yolos-tiny": dict(
         hub_id="hustvl/yolos-tiny",
@@ -94,7 +81,5 @@ MODELS: dict[str, dict[str, Any]] = {
         ),
         processor_options=dict(size={"shortest_edge": 512, "longest_edge": 1333}),
         description="YOLOS-tiny, a plain ViT detector (transformers, hustvl/yolos-tiny, COCO)",
-        published=0.287,
-        published_source="hustvl/yolos-tiny model card; Fang et al. 2021 (YOLOS), YOLOS-Ti at input size 512",
     ),
 }

@@ -68,8 +68,6 @@ class TransformersDetector(zoo.Model):
     top_k: ClassVar[int | None] = None  # boxes kept by post-processing, for processors that take top_k
     revision: ClassVar[str] = "main"  # the official weights' commit, where zoo pins one
     weights_file: ClassVar[str] = "model.safetensors"  # the official weights' file at that revision
-    published: ClassVar[float | None] = None  # COCO val2017 box AP of the official weights, 0..1
-    published_source: ClassVar[str | None] = None
 
     def __init__(self, *, weights: str | None = None, imgsz: int | None = None) -> None:
         super().__init__(weights=weights)
@@ -77,7 +75,7 @@ class TransformersDetector(zoo.Model):
         self.module = None
         self.processor = None
         self.identity: str | None = None
-        self.official = False
+        self.official = False  # the official checkpoint loaded: the weights registry.yaml's published AP is for
         self.load_report: dict[str, list[str]] = {}
 
     # -- where the weights are --------------------------------------------------------------------------------------
@@ -294,13 +292,10 @@ class TransformersDetector(zoo.Model):
         }
         if self.load_report:
             settings["weights_not_in_checkpoint"] = self.load_report
-        official = self.official and self.published is not None
         return zoo.ModelInfo(
             num_params=sum(p.numel() for p in self.module.parameters()),
             input_size=input_size,
             weights=self.identity,
-            published_map=self.published if official else None,
-            published_source=self.published_source if official else None,
             settings=settings,
         )
 

@@ -93,9 +93,15 @@ def load_plugins(args: argparse.Namespace):
 
 
 def load_dataset(args: argparse.Namespace):
-    """The dataset ``--data`` names, with its counted warnings printed."""
+    """The dataset ``--data`` names (a benchmark fetched first when it is not here), its counted warnings printed."""
+    from zoo.data import benchmarks
     from zoo.data import load_dataset as load
 
+    benchmark = benchmarks.get(args.data)
+    if benchmark is not None:
+        from zoo.cli.downloads import fetch_benchmark
+
+        fetch_benchmark(benchmark)
     dataset = load(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=track)
     for line in dataset.issues.lines():
         console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)

@@ -1,5 +1,5 @@
-"""Fetching on the command line: a progress bar per file while it transfers (name, size, rate, time left), and a
-line for each file fetched or not."""
+"""Fetching on the command line: a progress bar per file while it transfers or unpacks (name, size, rate, time
+left), and a line for each file fetched or not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingCo
 from rich.progress import Progress as RichProgress
 
 from zoo.cli.common import console
-from zoo.fetch import FAILED, FETCHED, Outcome, Progress, ensure
+from zoo.data.benchmarks import Benchmark, fetch, missing
+from zoo.fetch import FAILED, FETCHED, Outcome, Progress, config, ensure
 from zoo.report.fmt import size
 from zoo.weights import Need
 
@@ -51,6 +52,25 @@ def say(outcome: Outcome) -> None:
             console.print(f"  zoo: warning: {file.name}: {outcome.detail}", markup=False)
     elif outcome.state == FAILED:
         console.print(f"  zoo: warning: could not fetch {file.name}: {outcome.detail}", markup=False)
+
+
+def fetch_benchmark(benchmark: Benchmark) -> None:
+    """The benchmark fetched and unpacked when it is not here (a `ZooError` with the cause when it cannot be)."""
+    if not missing(benchmark) or config.offline():
+        return  # offline, reading it says what is missing and how to get it
+    console.print(
+        f"zoo: fetching {benchmark.name} ({size(benchmark.download_bytes)}: "
+        f"{', '.join(archive.name for archive in benchmark.archives)}) into {benchmark.folder()}",
+        markup=False,
+    )
+    bars = Bars()
+    try:
+        outcomes = fetch(benchmark, bars)
+    finally:
+        bars.end()
+    for outcome in outcomes:
+        say(outcome)
+    console.print(f"  unpacked {benchmark.name} ({benchmark.licence}; cite: {benchmark.citation})", markup=False)
 
 
 def fetch_needs(needs: list[Need]) -> list[Outcome]:

@@ -1,5 +1,6 @@
-"""``zoo pull``: fetch the selected models' official weights ahead of a run, list them first (``--dry-run``), or
-write a portable bundle for a machine without network (``--to DIR``, used there with ``--weights-dir DIR``)."""
+"""``zoo pull``: fetch the selected models' official weights and named benchmarks (``--data``) ahead of a run, list
+them first (``--dry-run``), or write a portable bundle for a machine without network (``--to DIR``, used there with
+``--weights-dir DIR``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 from zoo import __version__, fetch
 from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
+from zoo.cli.data import pull_data
 from zoo.cli.downloads import fetch_needs
+from zoo.data import benchmarks
+from zoo.data.benchmarks import BENCHMARKS, Benchmark
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, config
 from zoo.fetch.integrity import destination
@@ -27,7 +31,15 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         "libraries look, skipping files already present and intact, and list them: model, file, size, where, "
         "licence.",
     )
-    pull.add_argument("--models", default="all", help="all (the default), ids, globs or family:NAME, comma-separated")
+    pull.add_argument(
+        "--models",
+        help="all (the default, unless --data is given alone), ids, globs or family:NAME, comma-separated",
+    )
+    pull.add_argument(
+        "--data",
+        metavar="NAMES",
+        help="also fetch these benchmarks (coco-val2017, voc2007-test; comma-separated) into $ZOO_HOME/data",
+    )
     pull.add_argument("--weights", action="append", default=[], metavar="ID=PATH", help=argparse.SUPPRESS)
     pull.add_argument("--dry-run", action="store_true", help="list the files and their total size; fetch nothing")
     pull.add_argument(
@@ -40,15 +52,36 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from zoo.registry import select
-
-    plugins, catalogue = load_catalogue(args)
-    entries = select(args.models, catalogue)
-    weights = parse_weights(args.weights, catalogue)
+    chosen = _benchmarks(args.data)
     if args.to:
         target = Path(args.to).expanduser().absolute()
         if target.exists() and not target.is_dir():
             raise ZooError(f"--to {args.to}: exists and is not a folder; choose another path")
+    status = 0
+    if args.models or not chosen:
+        status = _pull_weights(args)
+    if chosen:
+        status = max(status, pull_data(chosen, args.to, args.dry_run))
+    return status
+
+
+def _benchmarks(names: str | None) -> list[Benchmark]:
+    chosen = []
+    for name in filter(None, (n.strip() for n in (names or "").split(","))):
+        if benchmarks.get(name) is None:
+            raise ZooError(f"--data {name}: not a benchmark zoo can fetch; the benchmarks: {', '.join(BENCHMARKS)}")
+        chosen.append(benchmarks.get(name))
+    return chosen
+
+
+def _pull_weights(args: argparse.Namespace) -> int:
+    from zoo.registry import select
+
+    plugins, catalogue = load_catalogue(args)
+    entries = select(args.models or "all", catalogue)
+    weights = parse_weights(args.weights, catalogue)
+    if args.to:
+        target = Path(args.to).expanduser().absolute()
         sources, _ = plan(entries, plugins, weights)  # where the files are on this machine now
         with config.environment(**{config.WEIGHTS_DIR: str(target)}):
             needs, problems = plan(entries, plugins, weights)
@@ -160,7 +193,7 @@ def _manifest(target: Path, needs: list[Need], outcomes: list[Outcome]) -> Path:
                 licence=need.licence,
             )
         )
-    return write_manifest(target, records, __version__)
+    return write_manifest(target, __version__, files=records)
 
 
 def _table(needs: list[Need], outcomes: list[Outcome]) -> None:

@@ -67,8 +67,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    dataset = load_dataset(args)  # a benchmark may be fetched first
     with offline(True):
-        dataset = load_dataset(args)
         path = plugins.models[args.model].cls.train(
             dataset,
             class_name=args.class_name,

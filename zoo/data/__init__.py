@@ -78,6 +78,7 @@ class Dataset:
     images: list[ImageRecord]
     issues: DatasetIssues = field(default_factory=DatasetIssues)
     fingerprint: str = ""
+    benchmark: dict[str, Any] | None = None  # a named benchmark's record (`zoo.data.benchmarks`): licence, subset...
 
     @property
     def num_boxes(self) -> int:
@@ -96,6 +97,8 @@ class Dataset:
             "categories": [category.name for category in self.categories],
             "fingerprint": self.fingerprint,
             "warnings": self.issues.lines(),
+            "skipped_images": sum(n for what, n in self.issues.counts.items() if what.startswith("images ")),
+            "benchmark": self.benchmark,
         }
 
     def coco_ground_truth(self) -> dict[str, Any]:
@@ -231,15 +234,19 @@ def load_dataset(
     limit: int | None = None,
     track: Track = no_progress,
 ) -> Dataset:
-    """Read the dataset ``--data`` names: ``sample``, ``shapes[:options]``, a COCO ``.json``, a YOLO ``data.yaml`` or a
+    """Read the dataset ``--data`` names: ``sample``, ``shapes[:options]``, a named benchmark (``coco-val2017``,
+    ``voc2007-test``; fetched beforehand by `zoo.data.benchmarks.fetch`), a COCO ``.json``, a YOLO ``data.yaml`` or a
     VOC folder.
 
-    ``limit`` keeps the first N images (in the source's order) before any image is decoded.
+    ``limit`` keeps the first N images before any image is decoded: the N smallest image ids of a COCO file, the first
+    N names of a VOC split, the first N of a YOLO list — a fixed subset, whatever the order of the file.
     """
-    from zoo.data import coco, sample, shapes, voc, yolo
+    from zoo.data import benchmarks, coco, sample, shapes, voc, yolo
 
     if limit is not None and limit < 1:
         raise ZooError(f"--limit {limit}: give a positive number of images")
+    if spec in benchmarks.BENCHMARKS:
+        return benchmarks.load(spec, limit=limit, track=track)
     if spec == "sample":
         return sample.load(spec, limit=limit, track=track)
     if spec == "shapes" or spec.startswith("shapes:"):
@@ -247,8 +254,8 @@ def load_dataset(
     path = Path(spec).expanduser()
     if not path.exists():
         raise ZooError(
-            f"--data {spec}: no such file or folder; give a COCO .json, a YOLO data.yaml, a VOC folder, 'sample' or"
-            " 'shapes'"
+            f"--data {spec}: no such file or folder; give a COCO .json, a YOLO data.yaml, a VOC folder, 'sample',"
+            f" 'shapes' or a benchmark ({', '.join(benchmarks.BENCHMARKS)})"
         )
     if path.is_file() and path.suffix.lower() == ".json":
         return coco.load(path, images_dir=images_dir, limit=limit, track=track)

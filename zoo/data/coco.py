@@ -50,7 +50,7 @@ def load(path: Path, *, images_dir: str | None, limit: int | None, track: Track)
         annotations[item["image_id"]].append((index, item))
 
     root = _images_root(path, images_dir, list(images.values()))
-    chosen = list(images.values())[:limit] if limit else list(images.values())
+    chosen = sorted(images.values(), key=lambda image: image["id"])[:limit] if limit else list(images.values())
     issues = DatasetIssues()
     content = hashlib.sha256()
     records = []

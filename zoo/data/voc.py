@@ -24,7 +24,7 @@ def load(path: Path, *, images_dir: str | None, split: str, limit: int | None, t
     )
     xml_files = _split_files(path, xml_dir, split)
     if limit:
-        xml_files = xml_files[:limit]
+        xml_files = sorted(xml_files, key=lambda file: file.stem)[:limit]
 
     names: list[str] = []
     issues = DatasetIssues()

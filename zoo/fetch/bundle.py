@@ -2,8 +2,9 @@
 ``--weights-dir DIR`` (or ``ZOO_WEIGHTS_DIR``).
 
 Inside, each library's files keep its own cache layout — ``torch/hub/checkpoints/``, ``ultralytics/``,
-``huggingface/models--ORG--NAME/snapshots/COMMIT/`` — and ``manifest.json`` lists every file: the models that use
-it, its source URL, sha256, size and licence. A file whose sha256 differs from the manifest's is not loaded.
+``huggingface/models--ORG--NAME/snapshots/COMMIT/``, benchmarks unpacked under ``data/NAME/`` — and ``manifest.json``
+lists every file: the models that use it, its source URL, sha256, size and licence; and every benchmark. A file
+whose sha256 differs from the manifest's is not loaded.
 """
 
 from __future__ import annotations
@@ -33,15 +34,29 @@ class Record:
     licence: str
 
 
-def write_manifest(folder: Path, records: list[Record], zoo_version: str) -> Path:
+def write_manifest(
+    folder: Path, zoo_version: str, *, files: list[Record] | None = None, datasets: list[dict] | None = None
+) -> Path:
+    """Write the manifest's ``files`` (weights) or ``datasets`` (benchmarks, ``data/NAME``), keeping the other part
+    a previous ``zoo pull --to`` into the same folder wrote."""
     path = folder / MANIFEST
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
     data = {
         "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "zoo": zoo_version,
         "use": f"zoo run --weights-dir {folder}  (or ZOO_WEIGHTS_DIR={folder})",
-        "files": [asdict(record) for record in sorted(records, key=lambda r: r.path)],
+        "files": previous.get("files", []),
+        "datasets": previous.get("datasets", []),
     }
+    if files is not None:
+        data["files"] = [asdict(record) for record in sorted(files, key=lambda r: r.path)]
+    if datasets is not None:
+        kept = [d for d in data["datasets"] if d.get("name") not in {n["name"] for n in datasets}]
+        data["datasets"] = sorted(kept + datasets, key=lambda d: d["name"])
     atomic_write(path, to_json(data))
     return path
 

@@ -1,8 +1,11 @@
 """The settings of fetching, read from the environment at the moment they are needed (the CLI's ``--offline`` and
 ``--weights-dir`` set the same variables, so worker processes see them too).
 
+- ``ZOO_HOME=DIR``: where zoo keeps what it fetches or makes (default ``$XDG_CACHE_HOME/zoo`` or ``~/.cache/zoo``);
+  benchmarks go to ``DIR/data``.
 - ``ZOO_OFFLINE=1``: never touch the network; what is not on this machine stays missing.
-- ``ZOO_WEIGHTS_DIR=DIR``: a weights folder (a bundle from ``zoo pull --to``) used instead of every library's cache.
+- ``ZOO_WEIGHTS_DIR=DIR``: a weights folder (a bundle from ``zoo pull --to``) used instead of every library's cache
+  and of zoo's data folder.
 - ``ZOO_WEIGHTS_MIRROR=URL``: fetch ``https://HOST/PATH`` from ``URL/HOST/PATH`` (a static server or a pull-through
   cache); Hugging Face files from ``URL/huggingface.co`` unless ``HF_ENDPOINT`` names another endpoint.
 - ``ZOO_FETCH_TIMEOUT=SECONDS``: how long a connection may take to open, or go without sending a byte (default 10).
@@ -32,9 +35,21 @@ def weights_dir() -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
 
+def home() -> Path:
+    """Where zoo keeps what it fetches or makes: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
+    if os.environ.get("ZOO_HOME", "").strip():
+        return Path(os.environ["ZOO_HOME"].strip()).expanduser().absolute()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser().absolute() / "zoo"
+
+
+def data_dir() -> Path:
+    """Where named benchmarks are unpacked: ``<weights dir>/data`` when a bundle is in use, else ``$ZOO_HOME/data``."""
+    return library_cache("data", lambda: home() / "data")
+
+
 def library_cache(library: str, default: Callable[[], Path]) -> Path:
-    """Where ``library`` ("torch", "ultralytics", "huggingface") keeps its weights: ``<weights dir>/<library>`` when
-    a weights folder is in use, else the library's own cache, ``default()``."""
+    """Where ``library`` ("torch", "ultralytics", "huggingface", zoo's "data") keeps its files:
+    ``<weights dir>/<library>`` when a weights folder is in use, else the library's own cache, ``default()``."""
     folder = weights_dir()
     return folder / library if folder is not None else default()
 

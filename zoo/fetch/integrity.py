@@ -1,8 +1,8 @@
 """Whether a file a model needs is on this machine, complete and the one it should be — before anything loads it.
 
 A file is checked against everything known about it: its exact size, its sha256 (or the prefix torchvision puts
-in its file names), the digest a Hugging Face cache names its blobs by (sha256 for large files, git's blob sha1 for
-small ones), and the sha256 a bundle's manifest records.
+in its file names) or md5, the digest a Hugging Face cache names its blobs by (sha256 for large files, git's blob
+sha1 for small ones), and the sha256 a bundle's manifest records.
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ class FileState:
 
 
 def digest(path: Path, kind: str = "sha256") -> str:
-    """The file's sha256 (or ``git-sha1``, git's blob hash), read in 1 MiB chunks and remembered while the file's
-    size and modification time stay the same."""
+    """The file's sha256 (or ``md5``, or ``git-sha1``, git's blob hash), read in 1 MiB chunks and remembered while
+    the file's size and modification time stay the same."""
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns, kind)
     if key not in _digests:
-        hasher = hashlib.sha1(f"blob {stat.st_size}\0".encode()) if kind == "git-sha1" else hashlib.sha256()
+        if kind == "git-sha1":
+            hasher = hashlib.sha1(f"blob {stat.st_size}\0".encode())
+        else:
+            hasher = hashlib.new(kind)
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 hasher.update(chunk)
@@ -53,6 +56,8 @@ def mismatch(path: Path, file: RemoteFile) -> str:
     for what, value in expected:
         if value and not digest(path).startswith(value.lower()):
             return f"sha256 {digest(path)[:16]}… does not match {what} ({value[:16]}…)"
+    if file.md5 and digest(path, "md5") != file.md5.lower():
+        return f"md5 {digest(path, 'md5')} does not match the published md5 ({file.md5})"
     blob = _blob_digest(path)
     if blob:
         kind = "sha256" if len(blob) == 64 else "git-sha1"

@@ -19,15 +19,17 @@ class HubFile:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file a model loads that zoo can fetch: where it comes from, where the library looks for it, how to check
-    it. ``sha256`` may be the full digest or a prefix of it (torchvision's file names carry the first 8 hex digits);
-    ``size`` is exact (checked), ``size_estimate`` only for showing how much a fetch will take."""
+    """One file zoo can fetch (a model's weights, a benchmark's archive): where it comes from, where it goes, how to
+    check it. ``sha256`` may be the full digest or a prefix of it (torchvision's file names carry the first 8 hex
+    digits); ``md5`` is for sources that publish only that (the COCO and VOC archives); ``size`` is exact (checked),
+    ``size_estimate`` only for showing how much a fetch will take."""
 
     url: str  # the official https:// URL
     path: Path | None  # where the library looks for it (None: huggingface_hub decides, see ``hub``)
     sha256: str | None = None
     size: int | None = None
     size_estimate: int | None = None
+    md5: str | None = None
     hub: HubFile | None = None  # fetched with huggingface_hub instead of plain HTTP
     alternative: RemoteFile | None = None  # fetched instead when the source has no such file (HTTP 404)
 

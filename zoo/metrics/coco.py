@@ -26,13 +26,19 @@ SUMMARY = (
 
 
 def coco_metrics(
-    ground_truth: dict[str, Any], results: list[dict[str, Any]], *, class_agnostic: bool = False
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    *,
+    class_agnostic: bool = False,
+    categories: list[int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate COCO-format ``results`` (``image_id, category_id, bbox [x,y,w,h], score``) against ``ground_truth``.
 
     Returns the twelve summary numbers and ``per_class`` AP@[.5:.95] by category name. With ``class_agnostic``
     every box, ground truth and prediction (of a dataset category or not), is one class "object": how well boxes
     land, whatever their label (the same numbers as COCOeval's ``useCats = 0`` for predictions of known classes).
+    ``categories`` (ids) restricts class-aware AP to those categories (COCOeval's ``params.catIds``): the ones a
+    model's label space covers, so a person detector is not averaged with 79 classes it cannot see.
     """
     from faster_coco_eval import COCO, COCOeval_faster
 
@@ -51,10 +57,13 @@ def coco_metrics(
         evaluator = COCOeval_faster(
             gt, gt.loadRes(scored) if scored else COCO(), iouType="bbox", print_function=lambda *args: None
         )
+        if categories is not None and not class_agnostic:
+            evaluator.params.catIds = sorted(categories)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     metrics: dict[str, Any] = {name: _value(v) for name, v in zip(SUMMARY, evaluator.stats)}
+    metrics["categories"] = len(evaluator.params.catIds)
     metrics["pr_curve"] = _pr_curve(evaluator)
     if not class_agnostic:
         metrics["per_class"] = _per_class_ap(evaluator, ground_truth)

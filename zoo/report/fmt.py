@@ -81,4 +81,20 @@ def tick(value: float) -> str:
     return f"{value:.6g}"
 
 
-FORMATS = {"score": score, "percent": percent, "ms": ms, "sig": significant, "one": one_decimal, "whole": whole}
+def points(value: Any) -> str:
+    """A difference of two 0..1 scores in AP points, signed: +1.2, −3.4."""
+    if is_missing(value):
+        return DASH
+    text = f"{100 * float(value):+.1f}"
+    return text.replace("-", "−")
+
+
+FORMATS = {
+    "score": score,
+    "percent": percent,
+    "points": points,
+    "ms": ms,
+    "sig": significant,
+    "one": one_decimal,
+    "whole": whole,
+}

@@ -20,6 +20,8 @@ class Column:
     bar: bool = False  # a bar under the value (0..1 values)
     missing: tuple[str, ...] = ()  # keys of the result's "missing" record that explain an empty cell
     absent: str = "not measured"  # the explanation when none of them does
+    note: str | None = None  # the leaderboard row's key of a note shown over the value; the value is flagged when
+    # the note says so ("gap over ...")
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Cell:
     why: str = ""  # the reason a value is missing
     best: bool = False
     bar: float | None = None  # percent
+    note: str = ""  # shown over the value
+    flag: bool = False  # the value needs a look (a reproduction gap over 1 AP point)
 
 
 @dataclass
@@ -126,9 +130,19 @@ DETECTION_COLUMNS = [
     Column(
         "published_map",
         "published AP",
-        "the COCO val2017 AP the authors publish for these weights (another dataset: for reference only)",
+        "the box AP the authors publish for these weights, on the benchmark named in the model's details",
         better=None,
         absent="no published AP for these weights",
+    ),
+    Column(
+        "ap_gap",
+        "gap",
+        "measured AP minus published AP, on the benchmark the number is published for; flagged over 1 AP point "
+        "(hover for the likely causes)",
+        "points",
+        better=None,
+        absent="no published AP on this benchmark (run --data coco-val2017 for COCO numbers)",
+        note="reproduction",
     ),
 ]
 SPEED_COLUMNS = [
@@ -272,7 +286,10 @@ def _table(key: str, title: str, intro: str, columns: list[Column], series: list
                 cells.append(Cell(fmt.DASH, "", why(s, column)))
                 continue
             bar = max(0.0, min(100.0, value * 100)) if column.bar else None
-            cells.append(Cell(fmt.FORMATS[column.format](value), repr(value), bar=bar))
+            note = str(s.row.get(column.note) or "") if column.note else ""
+            cell = Cell(fmt.FORMATS[column.format](value), repr(value), bar=bar, note=note)
+            cell.flag = note.startswith("gap over")
+            cells.append(cell)
         rows.append(TableRow(s, cells))
     for n, column in enumerate(columns):
         values = [value_of(r.series, column.key) for r in rows]

@@ -17,7 +17,18 @@ from zoo.report.details import ContextGroup, Detail, Entry, Fact
 from zoo.report.figures import PerClass
 from zoo.report.gallery import ASSETS_DIR, Gallery, galleries
 from zoo.report.leaderboards import Card, Table
-from zoo.report.runs import Notice, Run, RunSource, Series, read_runs, read_series, run_labels, run_notices, subtitle
+from zoo.report.runs import (
+    Notice,
+    Run,
+    RunSource,
+    Series,
+    gap_notices,
+    read_runs,
+    read_series,
+    run_labels,
+    run_notices,
+    subtitle,
+)
 
 # what other modules import from here
 __all__ = ["ASSETS_DIR", "Page", "RunSource", "build_page", "run_labels"]
@@ -61,7 +72,7 @@ def build_page(sources: Sequence[RunSource], out_dir: Path | None = None) -> Pag
         subtitle=subtitle(runs, series),
         runs=runs,
         series=series,
-        notices=run_notices(runs),
+        notices=run_notices(runs) + gap_notices(series),
         cards=leaderboards.headline(series),
         tables=leaderboards.tables(series),
         tradeoff=tradeoff,

@@ -10,7 +10,7 @@ from typing import Any
 
 from zoo.leaderboard import row as leaderboard_row
 from zoo.leaderboard import sort_key
-from zoo.report import charts
+from zoo.report import charts, fmt
 
 PALETTE = (
     "#4e79a7",
@@ -183,6 +183,22 @@ def _reason(result: dict[str, Any]) -> str:
     return " — ".join(parts)
 
 
+def gap_notices(series: list[Series]) -> list[Notice]:
+    """A line for each model whose measured AP is more than 1 AP point from the published one, with the causes."""
+    notices = []
+    for s in series:
+        check = s.result.get("reproduction") or {}
+        if check.get("flagged"):
+            notices.append(
+                Notice(
+                    "warn",
+                    f"{s.label}: AP {check['measured']:.3f} measured, {check['published']:.3f} published "
+                    f"({fmt.points(check['gap'])} points on {check['benchmark']}): {s.row['reproduction']}",
+                )
+            )
+    return notices
+
+
 def run_notices(runs: list[Run]) -> list[Notice]:
     """What the reader should know first: an unfinished run, plugin problems, runs that are not alike."""
     notices = []
@@ -198,6 +214,16 @@ def run_notices(runs: list[Run]) -> list[Notice]:
             notices.append(Notice("warn", f"{prefix}plugin problem: {line}"))
         for line in (run.context.get("dataset") or {}).get("warnings") or []:
             notices.append(Notice("info", f"{prefix}dataset: {line}"))
+        benchmark = (run.context.get("dataset") or {}).get("benchmark")
+        if benchmark:
+            subset = benchmark["subset"] and f"; a subset, {benchmark['subset']}: gaps to published AP are indicative"
+            notices.append(
+                Notice(
+                    "info",
+                    f"{prefix}{benchmark['title']} ({benchmark['homepage']}); licence: {benchmark['licence']}; "
+                    f"cite: {benchmark['citation']}{subset or ''}",
+                )
+            )
     fingerprints = {(r.context.get("dataset") or {}).get("fingerprint") for r in runs}
     if len(fingerprints) > 1:
         notices.append(

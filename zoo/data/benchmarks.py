@@ -1,0 +1,292 @@
+"""Named benchmarks, fetched on first use: ``--data coco-val2017`` and ``--data voc2007-test``.
+
+Each benchmark is the official archives (URL, size and the checksums their publishers or several independent
+mirrors give), the members of each archive zoo needs, and the layout they unpack to. They are fetched with the same
+machinery as the weights (progress, checksums, a part file moved into place when verified, resume, the mirror,
+``--offline``), unpacked into a hidden part folder that is moved into place only when complete, and kept under
+``$ZOO_HOME/data/NAME`` (``DIR/data/NAME`` with ``--weights-dir DIR``). The archives are deleted once unpacked; a
+``.zoo-benchmark.json`` in the folder lists every file and its size, so a file lost or cut later is noticed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zoo.data import Dataset, Track, no_progress
+from zoo.errors import ZooError
+from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure
+from zoo.files import atomic_write, to_json
+
+MARKER = ".zoo-benchmark.json"
+DOWNLOADS = ".downloads"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One official archive and the members of it zoo keeps (path prefixes inside the archive)."""
+
+    url: str
+    size: int
+    md5: str
+    members: tuple[str, ...]
+    sha256: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    def remote(self, folder: Path) -> RemoteFile:
+        """The archive as a file to fetch into ``folder``."""
+        return RemoteFile(self.url, folder / self.name, sha256=self.sha256, md5=self.md5, size=self.size)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    title: str
+    format: str  # "coco" or "voc": which reader reads it
+    data: str  # what the reader is given, relative to the benchmark's folder
+    images: int  # images in the whole split
+    archives: tuple[Archive, ...]
+    licence: str
+    citation: str
+    homepage: str
+    split: str = "val"  # for VOC: the ImageSets/Main list
+
+    @property
+    def download_bytes(self) -> int:
+        return sum(archive.size for archive in self.archives)
+
+    def folder(self) -> Path:
+        return config.data_dir() / self.name
+
+    def describe(self, images: int) -> dict[str, Any]:
+        """What a run records about the benchmark; ``images`` is how many it scored (fewer: a subset)."""
+        subset = f"the first {images} image ids of {self.images}" if images < self.images else None
+        return {
+            "name": self.name,
+            "title": self.title,
+            "images": self.images,
+            "subset": subset,
+            "licence": self.licence,
+            "citation": self.citation,
+            "homepage": self.homepage,
+        }
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "coco-val2017": Benchmark(
+        name="coco-val2017",
+        title="COCO 2017 validation (5,000 images, 80 categories, instances_val2017.json)",
+        format="coco",
+        data="annotations/instances_val2017.json",
+        images=5000,
+        archives=(
+            Archive(
+                "http://images.cocodataset.org/zips/val2017.zip",
+                815_585_330,
+                "442b8da7639aecaf257c1dceb8ba8c80",
+                ("val2017/",),
+                sha256="4f7e2ccb2866ec5041993c9cf2a952bbed69647b115d0f74da7ce8f4bef82f05",
+            ),
+            Archive(
+                "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+                252_907_541,
+                "f4bbac642086de4f52a3fdda2de5fa2c",
+                ("annotations/instances_val2017.json",),
+                sha256="113a836d90195ee1f884e704da6304dfaaecff1f023f49b6ca93c4aaae470268",
+            ),
+        ),
+        licence="annotations CC-BY-4.0; images under their Flickr licences (cocodataset.org/#termsofuse)",
+        citation="Lin et al., Microsoft COCO: Common Objects in Context, ECCV 2014",
+        homepage="https://cocodataset.org",
+    ),
+    "voc2007-test": Benchmark(
+        name="voc2007-test",
+        title="PASCAL VOC 2007 test (4,952 images, 20 classes)",
+        format="voc",
+        data="VOCdevkit/VOC2007",
+        images=4952,
+        split="test",
+        archives=(
+            Archive(
+                "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtest_06-Nov-2007.tar",
+                451_020_800,
+                "b6e924de25625d8de591ea690078ad9f",
+                (
+                    "VOCdevkit/VOC2007/Annotations/",
+                    "VOCdevkit/VOC2007/JPEGImages/",
+                    "VOCdevkit/VOC2007/ImageSets/Main/test.txt",
+                ),
+            ),
+        ),
+        licence="images under the flickr terms of use; annotations for research use (host.robots.ox.ac.uk/pascal/VOC)",
+        citation="Everingham et al., The PASCAL Visual Object Classes (VOC) Challenge, IJCV 88(2), 2010",
+        homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
+    ),
+}
+
+
+def get(name: str) -> Benchmark | None:
+    return BENCHMARKS.get(name)
+
+
+def missing(benchmark: Benchmark) -> str:
+    """Why the benchmark cannot be read from this machine ("" when it can): not fetched, or files lost since."""
+    folder = benchmark.folder()
+    try:
+        files = json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{benchmark.name} is not on this machine"
+    for relative, size in files.items():
+        path = folder / relative
+        if not path.is_file() or path.stat().st_size != size:
+            changed = "missing" if not path.is_file() else "changed"
+            return f"{benchmark.name} at {folder} is incomplete ({path} is {changed})"
+    return ""
+
+
+def fetch(benchmark: Benchmark, progress: Progress | None = None) -> list[Outcome]:
+    """Make the benchmark present: fetch its archives (resuming what a cut transfer left), check them, unpack them.
+    A `ZooError` with the cause and what to do when it cannot be done."""
+    if not missing(benchmark):
+        return []
+    if config.offline():
+        raise ZooError(offline_message(benchmark))
+    downloads = config.data_dir() / DOWNLOADS
+    outcomes = [ensure(archive.remote(downloads), progress) for archive in benchmark.archives]
+    for outcome in outcomes:
+        if not outcome.ok:
+            raise ZooError(f"--data {benchmark.name}: could not fetch {outcome.file.name}: {outcome.detail}")
+    _unpack(benchmark, [outcome.path for outcome in outcomes], progress or Progress())
+    for outcome in outcomes:
+        outcome.path.unlink(missing_ok=True)
+    return outcomes
+
+
+def copy(benchmark: Benchmark, source: Path) -> None:
+    """Copy the complete benchmark folder ``source`` (another machine's cache, for a bundle) into place."""
+    part = _part(benchmark)
+    shutil.copytree(source, part)
+    _move_into_place(benchmark, part)
+
+
+def offline_message(benchmark: Benchmark) -> str:
+    files = " and ".join(f"{archive.name} ({_mib(archive.size)})" for archive in benchmark.archives)
+    return (
+        f"--data {benchmark.name}: not on this machine, and zoo is offline: {files} unpack into "
+        f"{benchmark.folder()}. On a connected machine: `zoo pull --data {benchmark.name}` (or `zoo pull --data "
+        f"{benchmark.name} --to DIR`, then --weights-dir DIR here)"
+    )
+
+
+def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset:
+    """Read the benchmark from its folder (`fetch` first); ``limit`` keeps the first N image ids."""
+    from zoo.data import coco, voc
+
+    benchmark = BENCHMARKS[name]
+    problem = missing(benchmark)
+    if problem:
+        hint = offline_message(benchmark) if config.offline() else f"`zoo pull --data {name}` fetches it"
+        raise ZooError(hint if config.offline() else f"--data {name}: {problem}; {hint}")
+    path = benchmark.folder() / benchmark.data
+    if benchmark.format == "coco":
+        dataset = coco.load(path, images_dir=None, limit=limit, track=track)
+    else:
+        dataset = voc.load(path, images_dir=None, split=benchmark.split, limit=limit, track=track)
+    return dataclasses.replace(
+        dataset, name=name, source=name, benchmark=benchmark.describe(min(limit or benchmark.images, benchmark.images))
+    )
+
+
+def _unpack(benchmark: Benchmark, archives: list[Path], progress: Progress) -> None:
+    part = _part(benchmark)
+    part.mkdir(parents=True)
+    try:
+        for archive, spec in zip(archives, benchmark.archives):
+            _extract(archive, spec.members, part, progress)
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, ValueError) as error:
+        shutil.rmtree(part, ignore_errors=True)
+        for archive in archives:
+            archive.unlink(missing_ok=True)
+        raise ZooError(
+            f"--data {benchmark.name}: the archive could not be unpacked ({type(error).__name__}: {error}); it was "
+            "deleted, run the same command again to fetch it again"
+        ) from None
+    _move_into_place(benchmark, part)
+
+
+def _extract(archive: Path, members: tuple[str, ...], into: Path, progress: Progress) -> None:
+    """The archive's files under ``members`` into ``into``; a member that would land outside it is refused."""
+
+    def wanted(name: str) -> bool:
+        return any(name == m or (m.endswith("/") and name.startswith(m)) for m in members)
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as source:
+            chosen = [info for info in source.infolist() if not info.is_dir() and wanted(info.filename)]
+            progress.begin(f"unpacking {archive.name}", sum(info.file_size for info in chosen))
+            for info in chosen:
+                target = _inside(into, info.filename)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with source.open(info) as data, open(target, "wb") as out:
+                    shutil.copyfileobj(data, out)
+                progress.advance(info.file_size)
+    else:
+        with tarfile.open(archive) as source:
+            chosen = [member for member in source.getmembers() if member.isfile() and wanted(member.name)]
+            progress.begin(f"unpacking {archive.name}", sum(member.size for member in chosen))
+            for member in chosen:
+                _inside(into, member.name)
+                source.extract(member, into, filter="data")
+                progress.advance(member.size)
+    progress.end()
+    if not chosen:
+        raise ValueError(f"{archive.name} holds none of {', '.join(members)}; not the official archive")
+
+
+def _inside(folder: Path, name: str) -> Path:
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise ValueError(f"member {name!r} would be written outside {folder}")
+    return target
+
+
+def _part(benchmark: Benchmark) -> Path:
+    part = benchmark.folder().with_name(f".{benchmark.name}.zoo-part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return part
+
+
+def _move_into_place(benchmark: Benchmark, part: Path) -> None:
+    """Record every file and its size in the marker, then replace the benchmark's folder with ``part``."""
+    files = {
+        path.relative_to(part).as_posix(): path.stat().st_size
+        for path in sorted(part.rglob("*"))
+        if path.is_file() and path.name != MARKER
+    }
+    record = {
+        "benchmark": benchmark.name,
+        "unpacked": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "archives": [dataclasses.asdict(archive) for archive in benchmark.archives],
+        "files": files,
+    }
+    atomic_write(part / MARKER, to_json(record))
+    folder = benchmark.folder()
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(part, folder)
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:.0f} MiB"
