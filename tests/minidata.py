@@ -36,9 +36,17 @@ def _jpeg(pixels) -> bytes:
 
 
 def coco_archives(sample: Dataset | None = None) -> dict[str, bytes]:
-    """``val2017.zip`` and ``annotations_trainval2017.zip``; the annotations zip also holds a train file zoo skips."""
+    """``val2017.zip`` and ``annotations_trainval2017.zip`` (COCO's 80 categories with their ids, the sample's
+    images and boxes); the annotations zip also holds a train file zoo does not unpack."""
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+
     sample = sample or load_dataset("sample")
     ground_truth = sample.coco_ground_truth()
+    coco = FasterRCNN_ResNet50_FPN_Weights.DEFAULT.meta["categories"]  # indexed by COCO id, with gaps named N/A
+    assert all(coco[c["id"]] == c["name"] for c in ground_truth["categories"]), "the sample uses COCO's ids"
+    ground_truth["categories"] = [
+        {"id": i, "name": name} for i, name in enumerate(coco) if name not in ("__background__", "N/A")
+    ]
     names = {image.id: f"{image.id:012d}.jpg" for image in sample.images}
     for image in ground_truth["images"]:
         image["file_name"] = names[image["id"]]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.loopback import Behaviour
 from tests.minidata import as_official, coco_archives, serve, voc_archive
 from tests.test_run import FAST, run_zoo
 from zoo.data import load_dataset
@@ -109,7 +110,9 @@ def oracle(tmp_path: Path, benchmark: str, published: float | None = None, only:
 # -- fetched on first use ------------------------------------------------------------------------------------------
 
 
-def test_first_use_fetches_checks_unpacks_and_caches_the_benchmark(served, home, tmp_path):
+def test_first_use_fetches_checks_unpacks_and_caches_the_benchmark(served, archives, home, tmp_path):
+    images = "/images.cocodataset.org/zips/val2017.zip"
+    served.behaviours[images] = Behaviour(cut_after=len(archives["val2017.zip"]) // 3)  # resumed with a Range
     out = tmp_path / "run"
     code, _, stderr = run_zoo(
         "run", "--models", "centre-box", "--data", "coco-val2017", "--limit", "3", "--out", str(out), *FAST
@@ -121,6 +124,7 @@ def test_first_use_fetches_checks_unpacks_and_caches_the_benchmark(served, home,
     assert len(list((folder / "val2017").glob("*.jpg"))) == 8
     assert not list((home / "data" / ".downloads").iterdir()), "the archives are deleted once unpacked"
     assert not list((home / "data").glob(".*.zoo-part")), "no part folder is left"
+    assert [r for _, path, r in served.gets(images)][1].startswith("bytes="), "the cut transfer resumed"
 
     dataset = read_results(out)["context"]["dataset"]
     assert dataset["name"] == "coco-val2017" and dataset["images"] == 3
@@ -137,7 +141,7 @@ def test_first_use_fetches_checks_unpacks_and_caches_the_benchmark(served, home,
     code, _, stderr = run_zoo("run", "--models", "centre-box", "--data", "coco-val2017", "--out", str(out / "c"), *FAST)
     assert code == 0 and (folder / "val2017" / "000000000002.jpg").is_file(), stderr
     assert [path for _, path, _ in served.gets()] == [
-        "/images.cocodataset.org/zips/val2017.zip",
+        images,
         "/images.cocodataset.org/annotations/annotations_trainval2017.zip",
     ]
 
@@ -211,6 +215,8 @@ def test_the_gap_to_the_published_ap_is_computed_and_flagged_with_its_likely_cau
     page = (out / "index.html").read_text()
     assert "+50.0" in page and "flag-mark" in page and "gap over 1 AP point (indicative: 5 images)" in page
     assert "cite: Lin et al., Microsoft COCO" in page
+    assert "0.500 on coco-val2017 (fabricated for a test; protocol: input_size: 640x640)" in page, "model details"
+    assert "measured 1.000, +50.0 points: gap over 1 AP point; likely causes: a subset: 5 of 8 images" in page
 
     code, _, _ = run_zoo(*("run", *oracle(tmp_path, "coco-val2017", published=0.995), "--data", "coco-val2017"),
                          "--out", str(tmp_path / "close"), *FAST)  # fmt: skip

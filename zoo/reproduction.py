@@ -59,7 +59,7 @@ def causes(result: dict[str, Any], dataset: Dataset, protocol: dict[str, Any]) -
     benchmark = dataset.benchmark or {}
     if benchmark.get("subset"):
         found.append(f"a subset: {len(dataset.images)} of {benchmark['images']} images, so the gap is indicative only")
-    skipped = dataset.describe()["skipped_images"]
+    skipped = dataset.skipped_images
     if skipped:
         found.append(f"{skipped} image(s) of the benchmark could not be read and were skipped")
     labels = result.get("labels", {})

@@ -382,11 +382,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _print_leaderboard(results: dict) -> None:
     from zoo.leaderboard import rows
 
-    columns = ("model", "status", "mean_iou", "map", "map50", "latency_ms_p50", "images_per_s")
+    columns = {"model": "model", "status": "status", "mean_iou": "IoU", "map": "AP", "map50": "AP50"}
     board = rows(results)
     if any(row["ap_gap"] is not None for row in board):  # a benchmark with published numbers: the reproduction check
-        columns = ("model", "status", "map", "published_map", "ap_gap", "mean_iou", "latency_ms_p50", "images_per_s")
-    table = Table(*columns, title="leaderboard")
+        columns = {"model": "model", "status": "status", "map": "AP", "published_map": "published", "ap_gap": "gap"}
+        columns["mean_iou"] = "IoU"
+    columns |= {"latency_ms_p50": "p50 ms", "images_per_s": "img/s"}
+    table = Table(title="leaderboard")
+    for key, header in columns.items():
+        table.add_column(header, no_wrap=key == "model", justify="left" if key in ("model", "status") else "right")
     for row in board:
         table.add_row(*(Text(_points(row[c]) if c == "ap_gap" else cell(row[c])) for c in columns))
     console.print(table)

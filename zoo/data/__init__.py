@@ -84,6 +84,11 @@ class Dataset:
     def num_boxes(self) -> int:
         return sum(len(image.boxes) for image in self.images)
 
+    @property
+    def skipped_images(self) -> int:
+        """Images the source lists that could not be read (missing, undecodable), counted while reading."""
+        return sum(n for what, n in self.issues.counts.items() if "images" in what and "skipped" in what)
+
     def category_names(self) -> dict[int, str]:
         return {category.id: category.name for category in self.categories}
 
@@ -97,7 +102,9 @@ class Dataset:
             "categories": [category.name for category in self.categories],
             "fingerprint": self.fingerprint,
             "warnings": self.issues.lines(),
-            "skipped_images": sum(n for what, n in self.issues.counts.items() if what.startswith("images ")),
+            "skipped_images": sum(
+                n for what, n in self.issues.counts.items() if "images" in what and "skipped" in what
+            ),
             "benchmark": self.benchmark,
         }
 

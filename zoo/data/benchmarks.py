@@ -69,9 +69,9 @@ class Benchmark:
     def folder(self) -> Path:
         return config.data_dir() / self.name
 
-    def describe(self, images: int) -> dict[str, Any]:
-        """What a run records about the benchmark; ``images`` is how many it scored (fewer: a subset)."""
-        subset = f"the first {images} image ids of {self.images}" if images < self.images else None
+    def describe(self, limit: int | None) -> dict[str, Any]:
+        """What a run records about the benchmark; ``limit``: the run's ``--limit`` (a subset when under the size)."""
+        subset = f"the first {limit} image ids of {self.images}" if limit is not None and limit < self.images else None
         return {
             "name": self.name,
             "title": self.title,
@@ -203,9 +203,7 @@ def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset
         dataset = coco.load(path, images_dir=None, limit=limit, track=track)
     else:
         dataset = voc.load(path, images_dir=None, split=benchmark.split, limit=limit, track=track)
-    return dataclasses.replace(
-        dataset, name=name, source=name, benchmark=benchmark.describe(min(limit or benchmark.images, benchmark.images))
-    )
+    return dataclasses.replace(dataset, name=name, source=name, benchmark=benchmark.describe(limit))
 
 
 def _unpack(benchmark: Benchmark, archives: list[Path], progress: Progress) -> None:

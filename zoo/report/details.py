@@ -71,10 +71,7 @@ def _facts(s: Series) -> list[Fact]:
         Fact("parameters", fmt.whole(info.get("num_params"))),
         Fact("GFLOPs", f"{fmt.one_decimal(info.get('gflops'))} on a {info.get('gflops_image', '?')} image"),
     ]
-    if info.get("published_map") is not None:
-        facts.append(
-            Fact("published AP", f"{fmt.score(info['published_map'])} ({fmt.plain(info.get('published_source'))})")
-        )
+    facts += _published_facts(r.get("published"), r.get("reproduction"))
     if info.get("settings"):
         facts.append(Fact("model settings", fmt.plain(info["settings"])))
     facts += _label_facts(r.get("labels") or {})
@@ -120,6 +117,26 @@ def _label_facts(labels: dict[str, Any]) -> list[Fact]:
             facts.append(Fact("predictions of other classes", fmt.plain(labels["dropped"])))
     if labels.get("predictions") is not None:
         facts.append(Fact("predictions", fmt.whole(labels["predictions"])))
+    return facts
+
+
+def _published_facts(number: dict[str, Any] | None, check: dict[str, Any] | None) -> list[Fact]:
+    """The published AP with its benchmark, source and protocol; the reproduction check where the run allows one."""
+    if not number:
+        return []
+    protocol = f"; protocol: {fmt.plain(number['protocol'])}" if number.get("protocol") else ""
+    where = f"{number.get('split', '?')} ({fmt.plain(number.get('source'))}{protocol})"
+    facts = [Fact("published AP", f"{fmt.score(number['box_ap'])} on {where}")]
+    if check:
+        causes = "; ".join(check["causes"]) or "none zoo can see"
+        verdict = "gap over 1 AP point" if check["flagged"] else "within 1 AP point"
+        facts.append(
+            Fact(
+                "reproduction",
+                f"measured {fmt.score(check['measured'])}, {fmt.points(check['gap'])} points: {verdict}; "
+                f"likely causes: {causes}",
+            )
+        )
     return facts
 
 
