@@ -13,11 +13,13 @@ import tarfile
 import zipfile
 
 from PIL import Image
+from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 from zoo.data import Dataset, load_dataset
 from zoo.data.benchmarks import BENCHMARKS
 from zoo.labels import ALIASES
 
+COCO_91 = FasterRCNN_ResNet50_FPN_Weights.DEFAULT.meta["categories"]  # indexed by COCO id, the gaps named N/A
 VOC_NAMES = {  # COCO's name -> VOC's, the reverse of zoo's alias table for VOC's six renamed classes
     coco: voc
     for voc, coco in ALIASES.items()
@@ -38,14 +40,11 @@ def _jpeg(pixels) -> bytes:
 def coco_archives(sample: Dataset | None = None) -> dict[str, bytes]:
     """``val2017.zip`` and ``annotations_trainval2017.zip`` (COCO's 80 categories with their ids, the sample's
     images and boxes); the annotations zip also holds a train file zoo does not unpack."""
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
-
     sample = sample or load_dataset("sample")
     ground_truth = sample.coco_ground_truth()
-    coco = FasterRCNN_ResNet50_FPN_Weights.DEFAULT.meta["categories"]  # indexed by COCO id, with gaps named N/A
-    assert all(coco[c["id"]] == c["name"] for c in ground_truth["categories"]), "the sample uses COCO's ids"
+    assert all(COCO_91[c["id"]] == c["name"] for c in ground_truth["categories"]), "the sample uses COCO's ids"
     ground_truth["categories"] = [
-        {"id": i, "name": name} for i, name in enumerate(coco) if name not in ("__background__", "N/A")
+        {"id": i, "name": name} for i, name in enumerate(COCO_91) if name not in ("__background__", "N/A")
     ]
     names = {image.id: f"{image.id:012d}.jpg" for image in sample.images}
     for image in ground_truth["images"]:

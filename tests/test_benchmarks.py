@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.loopback import Behaviour
-from tests.minidata import as_official, coco_archives, serve, voc_archive
+from tests.minidata import COCO_91, as_official, coco_archives, serve, voc_archive
 from tests.test_run import FAST, run_zoo
 from zoo.data import load_dataset
 from zoo.labels import ALIASES, normalise
@@ -57,9 +57,7 @@ class Oracle(zoo.Model):
 def register_models(register):
     register(Oracle)
 '''
-COCO_NAMES = [
-    c["name"] for c in json.loads((Path(__file__).parents[1] / "zoo/data/sample.json").read_text())["categories"]
-]
+COCO_NAMES = [name for name in COCO_91 if name not in ("__background__", "N/A")]
 
 
 @pytest.fixture(scope="module")
