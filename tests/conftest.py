@@ -50,9 +50,11 @@ def no_network(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No plugins folder from the environment, and torch's cache in a fresh folder."""
+    """No plugins folder from the environment, and torch's cache and zoo's home (benchmarks, trained checkpoints) in
+    fresh folders."""
     monkeypatch.delenv("ZOO_PLUGINS_DIR", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
 
 
 @pytest.fixture

@@ -320,6 +320,8 @@ OTHER_COMMANDS = {
     "report: missing folder": (["report", "/no/such/run"], "no results.json here"),
     "report: corrupt results.json": (["report", "{bad}"], "not valid JSON"),
     "models: missing registry": (["models", "--registry", "/no/registry.yaml"], "registry not found"),
+    "pull: unknown benchmark": (["pull", "--data", "coco2017"], "not a benchmark zoo can fetch; the benchmarks: coco"),
+    "run: benchmark offline": (["run", "--data", "voc2007-test", "--offline"], "`zoo pull --data voc2007-test`"),
 }
 
 

@@ -67,9 +67,8 @@ def archives() -> dict[str, bytes]:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
-    return tmp_path / "zoo-home"
+def home(tmp_path) -> Path:
+    return tmp_path / "zoo-home"  # conftest's isolated_env
 
 
 @pytest.fixture

@@ -8,11 +8,24 @@ from pathlib import Path
 from zoo import __version__
 from zoo.cli.common import console, print_columns
 from zoo.cli.downloads import fetch_benchmark
+from zoo.data import benchmarks
 from zoo.data.benchmarks import MARKER, Benchmark, copy, missing
 from zoo.errors import ZooError
 from zoo.fetch import config
 from zoo.fetch.bundle import write_manifest
 from zoo.report.fmt import size
+
+
+def benchmarks_named(names: str | None) -> list[Benchmark]:
+    """The benchmarks ``--data`` names (comma-separated); a `ZooError` for a name zoo cannot fetch."""
+    chosen = []
+    for name in filter(None, (n.strip() for n in (names or "").split(","))):
+        benchmark = benchmarks.get(name)
+        if benchmark is None:
+            known = ", ".join(benchmarks.BENCHMARKS)
+            raise ZooError(f"--data {name}: not a benchmark zoo can fetch; the benchmarks: {known}")
+        chosen.append(benchmark)
+    return chosen
 
 
 def pull_data(chosen: list[Benchmark], to: str | None, dry_run: bool) -> int:

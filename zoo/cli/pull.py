@@ -11,10 +11,8 @@ from pathlib import Path
 
 from zoo import __version__, fetch
 from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
-from zoo.cli.data import pull_data
+from zoo.cli.data import benchmarks_named, pull_data
 from zoo.cli.downloads import fetch_needs
-from zoo.data import benchmarks
-from zoo.data.benchmarks import BENCHMARKS, Benchmark
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, config
 from zoo.fetch.integrity import destination
@@ -52,7 +50,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    chosen = _benchmarks(args.data)
+    chosen = benchmarks_named(args.data)
     if args.to:
         target = Path(args.to).expanduser().absolute()
         if target.exists() and not target.is_dir():
@@ -63,15 +61,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if chosen:
         status = max(status, pull_data(chosen, args.to, args.dry_run))
     return status
-
-
-def _benchmarks(names: str | None) -> list[Benchmark]:
-    chosen = []
-    for name in filter(None, (n.strip() for n in (names or "").split(","))):
-        if benchmarks.get(name) is None:
-            raise ZooError(f"--data {name}: not a benchmark zoo can fetch; the benchmarks: {', '.join(BENCHMARKS)}")
-        chosen.append(benchmarks.get(name))
-    return chosen
 
 
 def _pull_weights(args: argparse.Namespace) -> int:
