@@ -209,7 +209,7 @@ def test_torchvision_weights_load_from_the_torch_cache_and_a_stand_in_is_refused
     assert "reference-blobs: no weights needed" in stdout
     code, stdout, _ = run_zoo("models")
     (line,) = [line for line in stdout.splitlines() if line.split()[:1] == [builder]]
-    assert line.split()[3:] == ["corrupt", "BSD-3-Clause"]
+    assert line.split()[3:] == ["corrupt", "21.3", "(coco-val2017)", "BSD-3-Clause"], "state, published AP, licence"
     out = tmp_path / "run"
     code, _, stderr = run_zoo("run", "--models", builder, "--data", SMALL_SHAPES, "--out", str(out), *FAST)
     assert code == 0, stderr

@@ -14,7 +14,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         "models",
         parents=[common, weights],
         help="list the catalogue",
-        description="List the catalogue: family, plugin, weight status and licence of each model.",
+        description="List the catalogue: family, plugin, weight status, published AP and licence of each model.",
     )
     models.set_defaults(command=cmd_models)
     where = commands.add_parser(
@@ -52,10 +52,12 @@ def _checks(args: argparse.Namespace):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    rows = [("id", "family", "plugin", "weights", "licence")]
+    rows = [("id", "family", "plugin", "weights", "published AP", "licence")]
     for entry, check in _checks(args):
         state = {"none": "not needed"}.get(check.state, check.state)
-        rows.append((entry.id, entry.family, entry.plugin, state, entry.licence or "—"))
+        box_ap = entry.published.get("box_ap")
+        published = "—" if box_ap is None else f"{100 * box_ap:.1f} ({entry.published.get('split')})"
+        rows.append((entry.id, entry.family, entry.plugin, state, published, entry.licence or "—"))
     print_columns(rows)
     print("\n`zoo weights` says where each model's weights are looked for; `zoo pull` fetches them ahead of a run.")
     return 0
