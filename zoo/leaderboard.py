@@ -109,8 +109,15 @@ def reproduction_note(check: dict[str, Any] | None) -> str:
     verdict = "gap over 1 AP point" if check["flagged"] else "within 1 AP point"
     if check["indicative"]:
         verdict += f" (indicative: {check['images']} images)"
+    if not check["flagged"]:
+        return verdict
     causes = [c for c in check["causes"] if not c.startswith("a subset")]
-    return f"{verdict}; likely causes: {'; '.join(causes)}" if check["flagged"] and causes else verdict
+    if not causes:
+        return (
+            f"{verdict}; none of the causes zoo checks applies (skipped images, label map, input size, thresholds): "
+            "compare the weights and the preprocessing with the source's"
+        )
+    return f"{verdict}; likely causes: {'; '.join(causes)}"
 
 
 def sort_key(item: dict[str, Any]) -> tuple:

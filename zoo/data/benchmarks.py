@@ -195,9 +195,10 @@ def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset
 
     benchmark = BENCHMARKS[name]
     problem = missing(benchmark)
+    if problem and config.offline():
+        raise ZooError(offline_message(benchmark))
     if problem:
-        hint = offline_message(benchmark) if config.offline() else f"`zoo pull --data {name}` fetches it"
-        raise ZooError(hint if config.offline() else f"--data {name}: {problem}; {hint}")
+        raise ZooError(f"--data {name}: {problem}; `zoo pull --data {name}` fetches it")
     path = benchmark.folder() / benchmark.data
     if benchmark.format == "coco":
         dataset = coco.load(path, images_dir=None, limit=limit, track=track)
