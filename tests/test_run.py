@@ -168,11 +168,15 @@ def test_a_failing_model_gets_a_failed_row_and_finished_results_are_already_on_d
         "--no-untrained-speed",
         *FAST,
     )
-    assert code == 0, stderr
+    assert code == 1, "a failed model makes the run's exit status 1 (a CI job notices)"
+    assert "zoo: 1 of 3 model(s) failed: raises-at-predict; their reasons are above" in stderr
     rows = {m["id"]: m for m in read_results(out)["models"]}
     assert rows["raises-at-predict"]["status"] == "failed"
     assert rows["raises-at-predict"]["reason"] == "predict failed: RuntimeError: the model exploded [/] :x:"
     assert "raises-at-predict — predict failed: RuntimeError: the model exploded [/] :x:" in stderr
+    log = (out / "logs" / "raises-at-predict.log").read_text()
+    assert "zoo: raises-at-predict: loading" in log, "a line per phase"
+    assert "Traceback (most recent call last)" in log and 'raise RuntimeError("the model exploded' in log
     assert rows["reference-blobs"]["status"] == "ok"
     assert rows["sees-earlier-results"]["reason"] == "seen: reference-blobs,raises-at-predict"
 

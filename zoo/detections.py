@@ -58,13 +58,16 @@ class Detections:
 
 FAR_OUTSIDE = 0.5
 """How far past its image a box may reach, as a share of the image's size, before it counts as malformed."""
+SCORE_SLACK = 1e-6
+"""How far past [0, 1] a score may be (float32 rounding of a sigmoid) before it counts as malformed."""
 
 
 def check_detections(detections: Detections, width: int, height: int, num_labels: int | None) -> tuple[Detections, int]:
     """Check one image's detections against the image and the model's label space.
 
     Raises ValueError for output that can only come from a bug — negative width or height (xywh passed as xyxy?),
-    a box far outside the image (coordinates of another image size?), a label outside the label space. Boxes of
+    a box far outside the image (coordinates of another image size?), a score outside [0, 1] (logits?), a label
+    outside the label space. Boxes of
     zero width or height (a box clipped at the image edge) are dropped; their count is returned.
     """
     x1, y1, x2, y2 = detections.xyxy.T
@@ -79,6 +82,13 @@ def check_detections(detections: Detections, width: int, height: int, num_labels
         raise ValueError(
             f"{len(outside)} box(es) far outside the {width}x{height} image, e.g. {box}; are they in the "
             "original image's pixels?"
+        )
+    scores = detections.scores
+    wrong = np.flatnonzero(~np.isfinite(scores) | (scores < -SCORE_SLACK) | (scores > 1 + SCORE_SLACK))
+    if len(wrong):
+        raise ValueError(
+            f"{len(wrong)} score(s) outside [0, 1], e.g. {float(scores[wrong[0]]):.4g}; scores must be probabilities "
+            "(apply the model's sigmoid or softmax), or no confidence threshold means anything"
         )
     if num_labels is not None:
         bad = np.flatnonzero((detections.labels < 0) | (detections.labels >= num_labels))

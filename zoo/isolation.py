@@ -187,8 +187,22 @@ def _worker(
     from zoo.plugins import load_plugins
 
     plugins = load_plugins(setup.plugin_dirs)
-    run = evaluate(entry, dataset, plugins, settings, report=lambda *message: messages.put(message))
-    atomic_write(Path(result_path), to_json({"result": run.result, "predictions": run.predictions}, indent=None))
+    for problem in plugins.problems:
+        print(f"zoo: warning: {problem}")
+    phases: list[str] = []
+
+    def report(phase: str, done: int, total: int | None) -> None:
+        if phase not in phases:  # a line per phase in the log; every step to the parent
+            phases.append(phase)
+            print(f"zoo: {entry.id}: {phase}")
+        messages.put((phase, done, total))
+
+    run = evaluate(entry, dataset, plugins, settings, report=report)
+    result = run.result
+    print(f"zoo: {entry.id}: {result['status']}" + (f": {result['reason']}" if result["reason"] else ""))
+    if result.get("traceback"):
+        print(result["traceback"], end="" if result["traceback"].endswith("\n") else "\n")
+    atomic_write(Path(result_path), to_json({"result": result, "predictions": run.predictions}, indent=None))
 
 
 def _seed(settings: Settings) -> None:

@@ -46,6 +46,10 @@ class ModelInfo:
     published_map: float | None = None  # the COCO val2017 box AP its authors publish for these weights, 0..1
     published_source: str | None = None  # where that number comes from
     settings: dict[str, Any] = field(default_factory=dict)  # what the library was told: score threshold, NMS, ...
+    # GFLOPs of one forward pass, for a model torch's flop counter cannot see (ONNX Runtime, OpenCV, an endpoint);
+    # where the counter sees operations its count is kept, and a declared value more than 10% off is noted
+    gflops: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # the runtime that runs it: {"onnxruntime": "1.20.1"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class Model:
     """The label space, set by ``load``: ``labels[i]`` names what label ``i`` means. ``None``: class-agnostic."""
 
     device: str = "cpu"
+    """Where the model runs ("cpu", "cuda", "cuda:1", "mps"); set by zoo before ``load``."""
+
+    threads: int | None = None
+    """The run's CPU thread count (``zoo run --threads N``), set by zoo before ``load``; None: the library's default.
+    Use it for your runtime's intra-op threads (onnxruntime's ``SessionOptions.intra_op_num_threads``, OpenCV's
+    ``cv2.setNumThreads``); zoo sets torch's itself."""
 
     def __init__(self, *, weights: str | None = None) -> None:
         self.weights = weights

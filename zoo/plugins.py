@@ -103,12 +103,25 @@ def _register(plugins: Plugins, plugin: object, name: str, source: str) -> None:
         plugins.problems.append(PluginProblem(name, f"not loaded from {source}: {error}"))
         return
     plugins.sources[name] = source
-    for caller in plugins.manager.get_hookcallers(plugin) or []:
+    callers = plugins.manager.get_hookcallers(plugin) or []
+    for caller in callers:
         if caller.spec is None:
             known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("register_")))
             plugins.problems.append(
                 PluginProblem(name, f"implements unknown hook {caller.name!r} (zoo's hooks: {known}); it is ignored")
             )
+    if not callers:  # (a misspelt hook is reported above)
+        plugins.problems.append(PluginProblem(name, _no_hook(plugin, source)))
+
+
+def _no_hook(plugin: object, source: str) -> str:
+    """Why a loaded module registers no model, and the fix."""
+    if callable(getattr(plugin, "register_models", None)):
+        return f"{source}: def register_models(register) lacks the @zoo.hookimpl decorator, so zoo never calls it"
+    return (
+        f"{source} defines no register_models hook, so it adds no model; add `@zoo.hookimpl` "
+        "`def register_models(register): register(MyModel)` (helper modules belong inside a plugin package)"
+    )
 
 
 def _load_entry_points(plugins: Plugins) -> None:

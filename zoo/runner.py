@@ -14,7 +14,6 @@ loaded — is timed on an untrained copy and gets no accuracy.
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 import traceback
@@ -25,21 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from zoo import fetch, reproduction
+from zoo import fetch, reproduction, timing
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
 from zoo.metrics.coco import coco_metrics
 from zoo.metrics.localization import ImagePredictions, LocalizationResult, localization
-from zoo.metrics.speed import speed_record
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
 from zoo.weights import declared_files
 
 OK, NO_WEIGHTS, FAILED, TIMEOUT = "ok", "no-weights", "failed", "timeout"
-MIN_TIMED_CALLS = 5
 
 Report = Callable[[str, int, "int | None"], None]
 """Progress: ``report(phase, done, total)`` after every step (the isolation layer also uses it as a heartbeat)."""
@@ -154,13 +151,14 @@ def _load(
             _note(result, f"--imgsz {settings.imgsz} ignored: the model runs only at its native size")
     try:
         model = build_model(entry, plugins, weights, options)
+        _check_built(model)
     except ZooError as error:
         result["status"], result["reason"] = FAILED, str(error)
         return None
     except Exception as error:
         raise _fail(result, "building the model", error) from error
     result["framework"] = model.framework
-    model.device = settings.device
+    model.device, model.threads = settings.device, settings.threads
     threads = _torch_threads()
     try:
         _check_files(entry, model)  # before the load timer: hashing a checkpoint is not loading it
@@ -173,7 +171,7 @@ def _load(
             return None
         try:
             model = build_model(entry, plugins, UNTRAINED, options)
-            model.device = settings.device
+            model.device, model.threads = settings.device, settings.threads
             started = time.perf_counter()
             model.load(settings.device)
         except Exception as error:
@@ -183,12 +181,28 @@ def _load(
     except Exception as error:
         raise _fail(result, "load", error) from error
     result["load_s"] = time.perf_counter() - started
+    if "labels" not in vars(model):
+        _note(
+            result,
+            f"{type(model).__name__}.load() never set self.labels, so the model is treated as class-agnostic (no "
+            "class-aware AP); set self.labels to its class names (or to None on purpose)",
+        )
     if threads is not None and _torch_threads() != threads:  # some libraries reset it while loading
         import torch
 
         _note(result, f"the model's library changed torch's threads to {_torch_threads()}; zoo set {threads} again")
         torch.set_num_threads(threads)
     return model
+
+
+def _check_built(model: Model) -> None:
+    """A model whose ``__init__`` skipped ``Model.__init__`` is refused at once, with the fix (not later, as an
+    AttributeError about ``weights`` in whichever step reads it first)."""
+    if "weights" not in vars(model):
+        name = type(model).__name__
+        raise ZooError(
+            f"{name}.__init__ does not call super().__init__(weights=weights); add that line to {name}.__init__"
+        )
 
 
 def _check_files(entry: Entry, model: Model) -> None:
@@ -218,6 +232,7 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
     result["weights"] = "untrained (random initialisation)" if result["untrained"] else info.pop("weights")
     info.pop("weights", None)
     info["labels"] = None if model.labels is None else len(model.labels)
+    declared = info.pop("gflops", None)
     try:
         flops = count_flops(lambda: model.forward(model.preprocess([image])))
         info["gflops"] = flops / 1e9 if flops else None
@@ -227,22 +242,47 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
         info["gflops"] = None
         result["missing"]["gflops"] = f"flop counting failed: {type(error).__name__}: {error}"
     info["gflops_image"] = f"{image.shape[1]}x{image.shape[0]}"
+    info["gflops_source"] = "counted (torch's flop counter)" if info["gflops"] is not None else None
+    _declared_gflops(declared, info, result)
     result["info"] = info
 
 
+def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[str, Any]) -> None:
+    """The plugin's own GFLOPs (``ModelInfo.gflops``): used where torch's counter saw nothing (ONNX Runtime,
+    OpenCV, an endpoint), else only compared with the count, and noted when more than 10% off."""
+    if declared is None:
+        return
+    counted = info["gflops"]
+    if counted is None:
+        info["gflops"], info["gflops_source"] = float(declared), "declared by the plugin"
+        info["gflops_image"] = None  # the plugin's figure, for its own input size
+        result["missing"].pop("gflops", None)
+    elif abs(declared - counted) > 0.1 * counted:
+        _note(result, f"the plugin declares {declared:g} GFLOPs; torch's flop counter counted {counted:.3g}")
+
+
 def _warm_up(model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report) -> int:
-    """Untimed calls on the first image, up to ``warmup`` of them, stopping once ``speed_budget`` seconds have gone
-    (after at least one): a model that takes minutes per image is warm after one call."""
-    deadline = time.perf_counter() + settings.speed_budget
-    calls = 0
     try:
-        while calls < settings.warmup and (calls == 0 or time.perf_counter() < deadline):
-            model.predict([first])
-            calls += 1
-            report("warm-up", calls, settings.warmup)
+        return timing.warm_up(model, first, settings, report)
     except Exception as error:
         raise _fail(result, "predict", error) from error
-    return calls
+
+
+def _time_speed(
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    latency: list[StageTimes],
+    result: dict[str, Any],
+    report: Report,
+    warmup_calls: int,
+) -> None:
+    try:
+        result["speed"], skipped = timing.time_speed(model, dataset, settings, latency, report, warmup_calls)
+    except Exception as error:
+        raise _fail(result, "timing", error) from error
+    if skipped:
+        result["missing"]["throughput_batch"] = skipped
 
 
 def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report) -> list[StageTimes]:
@@ -331,59 +371,6 @@ def _localization_record(value: LocalizationResult) -> dict[str, Any]:
         "localized": {f"{t:g}": share for t, share in value.localized.items()},
         "num_gt": value.num_gt,
     }
-
-
-def _time_speed(
-    model: Model,
-    dataset: Dataset,
-    settings: Settings,
-    latency: list[StageTimes],
-    result: dict[str, Any],
-    report: Report,
-    warmup_calls: int,
-) -> None:
-    """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput.
-
-    A slow model stops topping up (and stops its batched calls) once ``speed_budget`` seconds have gone on each,
-    after at least ``MIN_TIMED_CALLS`` latency samples and one timed batch; the counts are recorded. Batched calls
-    are skipped when one batch would take longer than the whole budget.
-    """
-    cycle = itertools.cycle(dataset.images)
-    budget_hit = False
-    try:
-        deadline = time.perf_counter() + settings.speed_budget
-        while len(latency) < settings.iters:
-            if len(latency) >= MIN_TIMED_CALLS and time.perf_counter() > deadline:
-                budget_hit = True
-                break
-            latency.append(model.predict([next(cycle).load()]).times)
-            report("timing", len(latency), settings.iters)
-        batched: list[StageTimes] = []
-        one_batch = float(np.median([sample.total for sample in latency])) * settings.batch
-        if settings.batch > 1 and settings.batch_calls > 0 and one_batch > settings.speed_budget:
-            result["missing"]["throughput_batch"] = (
-                f"skipped: one batch of {settings.batch} would take about {one_batch:.0f} s, over --speed-budget "
-                f"{settings.speed_budget:g} s"
-            )
-        elif settings.batch > 1 and settings.batch_calls > 0:
-            batch_cycle = itertools.cycle(dataset.images)
-
-            def batch() -> list[np.ndarray]:
-                return [next(batch_cycle).load() for _ in range(settings.batch)]
-
-            model.predict(batch())
-            report("batch timing", 0, settings.batch_calls)
-            deadline = time.perf_counter() + settings.speed_budget
-            while len(batched) < settings.batch_calls:
-                if batched and time.perf_counter() > deadline:
-                    budget_hit = True
-                    break
-                batched.append(model.predict(batch()).times)
-                report("batch timing", len(batched), settings.batch_calls)
-    except Exception as error:
-        raise _fail(result, "timing", error) from error
-    result["speed"] = speed_record(latency, batched, settings.batch, warmup_calls)
-    result["speed"]["stopped_by_budget"] = budget_hit
 
 
 def _coco_records(

@@ -13,11 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-
-from zoo.cli.common import cell, console, load_catalogue, load_dataset, parse_weights
+from zoo.cli.closing import exit_status, print_leaderboard, print_result
+from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights
 from zoo.errors import ZooError
 
 
@@ -52,7 +49,17 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         help="load model ID's weights from PATH (repeatable)",
     )
     _protocol_options(run)
-    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads: torch's, and Model.threads for other runtimes (default: their own choice)",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 also when a model has no weights (a failed or timed-out model always gives 1)",
+    )
     run.add_argument(
         "--force",
         action="store_true",
@@ -185,9 +192,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "duration_s": round(time.time() - started, 2),
             }
         )
-    _print_leaderboard(folder.results)
+    print_leaderboard(folder.results)
     print(out / "index.html")
-    return 0
+    return exit_status(folder.results, [entry.id for entry in entries], args.strict)
 
 
 @dataclass
@@ -222,7 +229,7 @@ def _measure(entry, job: _Job) -> None:
     model_run.result["licence"] = entry.licence or None
     model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     folder.add(model_run)
-    _print_result(model_run.result)
+    print_result(model_run.result)
 
 
 def _context(args, settings, limits, dataset, device, plugins) -> dict:
@@ -230,6 +237,10 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
     from zoo import context as run_context
     from zoo.fetch import config
 
+    if settings.threads is not None:  # applied before it is recorded: the count every model runs with (a worker
+        import torch  # applies it too, and a model sees it as Model.threads)
+
+        torch.set_num_threads(settings.threads)
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": run_context.command_line(),
@@ -350,13 +361,6 @@ def _default_memory_limit() -> float:
     return round(psutil.virtual_memory().total / 2**30 * 0.8, 1)
 
 
-def _print_result(result: dict) -> None:
-    status = result["status"]
-    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
-    reason = f" — {result['reason']}" if result.get("reason") else ""
-    console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, ``timeout``, a job scheduler) during a run: handled as Ctrl-C is."""
 
@@ -377,29 +381,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _print_leaderboard(results: dict) -> None:
-    from zoo.leaderboard import rows
-
-    columns = {"model": "model", "status": "status", "mean_iou": "IoU", "map": "AP", "map50": "AP50"}
-    board = rows(results)
-    if any(row["ap_gap"] is not None for row in board):  # a benchmark with published numbers: the reproduction check
-        columns = {"model": "model", "status": "status", "map": "AP", "published_map": "published", "ap_gap": "gap"}
-        columns["mean_iou"] = "IoU"
-    columns |= {"latency_ms_p50": "p50 ms", "images_per_s": "img/s"}
-    table = Table(title="leaderboard")
-    for key, header in columns.items():
-        table.add_column(header, no_wrap=key == "model", justify="left" if key in ("model", "status") else "right")
-    for row in board:
-        table.add_row(*(Text(_points(row[c]) if c == "ap_gap" else cell(row[c])) for c in columns))
-    console.print(table)
-    for row in board:
-        if row["reproduction"]:
-            console.print(f"  {row['model']}: {_points(row['ap_gap'])} AP points: {row['reproduction']}", markup=False)
-
-
-def _points(value: float | None) -> str:
-    from zoo.report.fmt import points
-
-    return "" if value is None else points(value)

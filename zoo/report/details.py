@@ -69,8 +69,10 @@ def _facts(s: Series) -> list[Fact]:
         *_fetch_facts(r.get("fetch"), _mirror(s.run)),
         Fact("input size", fmt.plain(info.get("input_size"))),
         Fact("parameters", fmt.whole(info.get("num_params"))),
-        Fact("GFLOPs", f"{fmt.one_decimal(info.get('gflops'))} on a {info.get('gflops_image', '?')} image"),
+        Fact("GFLOPs", _gflops(info)),
     ]
+    if info.get("versions"):
+        facts.append(Fact("runtime", fmt.plain(info["versions"])))
     facts += _published_facts(r.get("published"), r.get("reproduction"))
     if info.get("settings"):
         facts.append(Fact("model settings", fmt.plain(info["settings"])))
@@ -95,6 +97,14 @@ def _facts(s: Series) -> list[Fact]:
     if s.run.local and s.run.directory is not None and inside(s.run.directory, r.get("predictions_file")):
         facts.append(Fact("predictions", str(r["predictions_file"]), href=str(r["predictions_file"])))
     return facts
+
+
+def _gflops(info: dict[str, Any]) -> str:
+    """GFLOPs of one forward pass: counted by torch on the run's first image, or as the plugin declares them."""
+    value = fmt.one_decimal(info.get("gflops"))
+    if info.get("gflops") is not None and info.get("gflops_source") == "declared by the plugin":
+        return f"{value} (declared by the plugin)"
+    return f"{value} on a {info.get('gflops_image') or '?'} image"
 
 
 def _label_facts(labels: dict[str, Any]) -> list[Fact]:

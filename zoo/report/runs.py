@@ -84,8 +84,8 @@ def read_runs(sources: Sequence[RunSource], out_dir: Path | None) -> list[Run]:
     labels = run_labels([s.directory for s in sources])
     runs = []
     for index, (source, label) in enumerate(zip(sources, labels)):
-        context = source.results.get("context") or {}
         models = source.results.get("models") or []
+        context = _with_model_versions(source.results.get("context") or {}, models)
         counts = {status: sum(1 for m in models if m.get("status") == status) for status in (OK, NO_WEIGHTS, FAILED)}
         local = (
             source.directory is not None
@@ -108,6 +108,19 @@ def read_runs(sources: Sequence[RunSource], out_dir: Path | None) -> list[Run]:
     return runs
 
 
+def _with_model_versions(context: dict[str, Any], models: list[Any]) -> dict[str, Any]:
+    """The run's context with each model's own runtime (``info.versions`` of its result: onnxruntime, OpenCV, ...)
+    beside the library versions the run recorded, as ``versions.models`` — for the page only."""
+    runtimes = {}
+    for model in models:
+        versions = (model.get("info") or {}).get("versions") if isinstance(model, dict) else None
+        if isinstance(versions, dict) and versions:
+            runtimes[str(model.get("id"))] = ", ".join(f"{name} {version}" for name, version in versions.items())
+    if not runtimes:
+        return context
+    return {**context, "versions": {**(context.get("versions") or {}), "models": runtimes}}
+
+
 def run_labels(directories: Sequence[Path | None]) -> list[str]:
     """A short, distinct name per run: its folder's name, with its parent's where two are alike, then a number."""
     paths = [d.resolve() if d is not None else None for d in directories]
@@ -127,7 +140,8 @@ def _run_summary(context: dict[str, Any]) -> str:
         )
     machine = [str(hardware[k]) for k in ("device", "gpu", "cpu") if hardware.get(k)]
     if hardware.get("torch_threads"):
-        machine.append(f"{hardware['torch_threads']} threads")
+        threads = hardware["torch_threads"]
+        machine.append(f"{threads} thread{'' if threads == 1 else 's'}")
     if machine:
         parts.append(" · ".join(machine))
     if context.get("started"):

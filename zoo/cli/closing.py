@@ -1,0 +1,61 @@
+"""What ``zoo run`` prints: a line per model as it finishes, the closing leaderboard (with the reproduction check
+on a benchmark), and the exit status."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from zoo.cli.common import cell, console
+
+
+def exit_status(results: dict, selected: list[str], strict: bool) -> int:
+    """0 when every selected model has a result; 1 when one failed or timed out (with ``--strict``, also when one
+    had no weights), with a line naming them — so a CI job notices a broken plugin."""
+    bad = {"failed", "timeout"} | ({"no-weights"} if strict else set())
+    failed = [r["id"] for r in results["models"] if r["id"] in selected and r.get("status") in bad]
+    if not failed:
+        return 0
+    console.print(
+        f"zoo: {len(failed)} of {len(selected)} model(s) {'did not pass' if strict else 'failed'}: "
+        f"{', '.join(failed)}; their reasons are above, their logs in logs/ (exit status 1)",
+        markup=False,
+    )
+    return 1
+
+
+def print_result(result: dict) -> None:
+    status = result["status"]
+    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
+    reason = f" — {result['reason']}" if result.get("reason") else ""
+    console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
+    speed = (result.get("missing") or {}).get("speed")
+    for line in filter(None, [result.get("notes"), speed and f"no speed: {speed}"]):
+        console.print(f"             {line}", markup=False)
+
+
+def print_leaderboard(results: dict) -> None:
+    from zoo.leaderboard import rows
+
+    columns = {"model": "model", "status": "status", "mean_iou": "IoU", "map": "AP", "map50": "AP50"}
+    board = rows(results)
+    if any(row["ap_gap"] is not None for row in board):  # a benchmark with published numbers: the reproduction check
+        columns = {"model": "model", "status": "status", "map": "AP", "published_map": "published", "ap_gap": "gap"}
+        columns["mean_iou"] = "IoU"
+    columns |= {"latency_ms_p50": "p50 ms", "images_per_s": "img/s"}
+    table = Table(title="leaderboard")
+    for key, header in columns.items():
+        table.add_column(header, no_wrap=key == "model", justify="left" if key in ("model", "status") else "right")
+    for row in board:
+        table.add_row(*(Text(_points(row[c]) if c == "ap_gap" else cell(row[c])) for c in columns))
+    console.print(table)
+    for row in board:
+        if row["reproduction"]:
+            console.print(f"  {row['model']}: {_points(row['ap_gap'])} AP points: {row['reproduction']}", markup=False)
+
+
+def _points(value: float | None) -> str:
+    from zoo.report.fmt import points
+
+    return "" if value is None else points(value)
