@@ -53,6 +53,16 @@ def test_broken_plugins_are_warnings_and_the_command_still_works(tmp_path):
     assert "reference-blobs" in stdout
 
 
+def test_an_unknown_model_id_names_the_plugins_that_failed_and_plugins_dir(tmp_path):
+    (tmp_path / "mine.py").write_text("import not_installed_anywhere\n")
+    code, _, stderr = run_zoo("run", "--plugins-dir", str(tmp_path), "--models", "my-detector")
+    assert code == 2
+    error = stderr.strip().splitlines()[-1]
+    assert error.startswith("zoo: error: --models my-detector: unknown model id;")
+    assert "1 plugin(s) failed to load (warnings above), first: plugin 'mine': failed to import" in error
+    assert "a model of your own plugin needs --plugins-dir DIR" in error
+
+
 def test_the_console_script_exits_cleanly_in_a_real_process(tmp_path):
     """The installed entry point: a real process, a real exit status, nothing but the one line on stderr."""
     process = subprocess.run(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,8 +174,9 @@ def build_catalogue(entries: list[Entry], plugins: Plugins) -> dict[str, Entry]:
     return catalogue
 
 
-def select(spec: str, catalogue: dict[str, Entry]) -> list[Entry]:
-    """Entries chosen by ``--models``: ``all``, ids, globs (``yolo*``) and ``family:NAME``, comma-separated."""
+def select(spec: str, catalogue: dict[str, Entry], problems: Sequence[object] = ()) -> list[Entry]:
+    """Entries chosen by ``--models``: ``all``, ids, globs (``yolo*``) and ``family:NAME``, comma-separated.
+    ``problems``: the plugins that failed to load, named when an id is unknown (its plugin may be one of them)."""
     chosen: dict[str, Entry] = {}
     terms = [term.strip() for term in spec.split(",") if term.strip()]
     if not terms:
@@ -198,6 +199,9 @@ def select(spec: str, catalogue: dict[str, Entry]) -> list[Entry]:
         else:
             closest = difflib.get_close_matches(term, list(catalogue), n=3, cutoff=0.4)
             hint = f"closest: {', '.join(closest)}" if closest else "zoo models lists the ids"
+            if problems:
+                hint += f"; {len(problems)} plugin(s) failed to load (warnings above), first: {problems[0]}"
+            hint += "; a model of your own plugin needs --plugins-dir DIR (or an installed entry point)"
             raise ZooError(f"--models {term}: unknown model id; {hint}")
         for model_id in matched:
             chosen.setdefault(model_id, catalogue[model_id])

@@ -67,7 +67,7 @@ def _pull_weights(args: argparse.Namespace) -> int:
     from zoo.registry import select
 
     plugins, catalogue = load_catalogue(args)
-    entries = select(args.models or "all", catalogue)
+    entries = select(args.models or "all", catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     if args.to:
         target = Path(args.to).expanduser().absolute()

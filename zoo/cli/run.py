@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     plugins, catalogue = load_catalogue(args)
-    entries = select(args.models, catalogue)
+    entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     device = check_device(args.device)
     dataset = load_dataset(args)
