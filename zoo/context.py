@@ -63,7 +63,10 @@ def hardware(device: str) -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """The zoo checkout's commit (with ``-dirty`` when it has local changes), if it is a git checkout."""
+    """The zoo checkout's commit (with ``-dirty`` when it has local changes), if it is a git checkout (an installed
+    zoo is not, even inside someone else's repository)."""
+    if not (PROJECT_ROOT / ".git").exists():
+        return None
     try:
         commit = subprocess.run(
             ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty", "--abbrev=12"],

@@ -26,7 +26,17 @@ import pluggy
 from zoo import hookspecs
 from zoo.model import Model
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """Where the shipped plugins and ``registry.yaml`` are: the checkout (an editable install, or running from it),
+    else ``zoo/_shipped/``, where a wheel carries them (setup.py)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "registry.yaml").is_file() and (checkout / "plugins").is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "_shipped"
+
+
+PROJECT_ROOT = _project_root()
 BUILTIN_PLUGINS_DIR = PROJECT_ROOT / "plugins"
 ENTRY_POINT_GROUP = "zoo"
 PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
