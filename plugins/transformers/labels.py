@@ -5,20 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The 80 COCO classes in COCO's own order, and the category ids COCO gives them (1..90 with 10 unused ids): DETR,
+from zoo.labels import COCO_CLASSES
+
+# The category ids COCO gives its 80 classes (zoo.labels.COCO_CLASSES, in that order) (1..90 with 10 unused ids): DETR,
 # Conditional/Deformable DETR and YOLOS predict label ids in that 91-id space ("N/A" at 0 and at the gaps), RT-DETR
 # predicts the 80 classes as 0..79.
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-)  # fmt: skip
 COCO_UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)
 COCO_IDS = tuple(i for i in range(1, 91) if i not in COCO_UNUSED_IDS)
 GAP = "N/A"  # the name transformers' COCO checkpoints give an unused label id
