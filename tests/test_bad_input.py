@@ -57,6 +57,13 @@ def _set(data: dict, key: str, value) -> None:
     data[key] = value
 
 
+def _only_image_broken(data: dict, folder: Path) -> None:
+    """One image left in the file, and its bytes no image."""
+    data["images"] = data["images"][:1]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == data["images"][0]["id"]]
+    (folder / "images" / data["images"][0]["file_name"]).write_bytes(b"\x89PNG broken")
+
+
 # name -> (arguments builder, "error" message part or "warning" message part)
 BAD_INPUTS = {
     # datasets: COCO
@@ -110,7 +117,17 @@ BAD_INPUTS = {
     "coco: no images at all": (
         lambda t: _coco(t, lambda d, t: [_set(d, "images", []), _set(d, "annotations", [])]),
         "error",
-        "no usable images",
+        "no usable images: the file lists none",
+    ),
+    "coco: its only image undecodable": (
+        lambda t: _coco(t, _only_image_broken),
+        "error",
+        "shapes-00000.png: UnidentifiedImageError); none left to score",
+    ),
+    "coco: every image missing from --images": (
+        lambda t: [(t / "empty").mkdir(), *_coco(t, lambda d, t: None), "--images", str(t / "empty")][1:],
+        "error",
+        "6 images not found (first: ",
     ),
     "coco: an undecodable image": (
         lambda t: _coco(t, lambda d, t: (t / "images" / d["images"][0]["file_name"]).write_bytes(b"\x89PNG broken")),
@@ -184,6 +201,11 @@ BAD_INPUTS = {
         "warning",
         "1 × images that could not be decoded skipped",
     ),
+    "yolo: every image undecodable": (
+        lambda t: _yolo(t, lambda p, t: [f.write_bytes(b"GIF89a") for f in (p.parent / "images" / "val").iterdir()]),
+        "error",
+        "6 images could not be decoded (first: ",
+    ),
     "yolo: a zero-size box": (
         lambda t: _yolo(t, lambda p, t: _first_label(p).write_text("0 .5 .5 0 .1\n")),
         "warning",
@@ -239,6 +261,11 @@ BAD_INPUTS = {
         ),
         "warning",
         "1 × images that could not be decoded skipped",
+    ),
+    "voc: every image missing": (
+        lambda t: _voc(t, lambda p, t: [f.unlink() for f in (p / "JPEGImages").iterdir()]),
+        "error",
+        "none left to score; check the paths or pass --images DIR",
     ),
     # datasets: anything else
     "data: no such path": (lambda t: ["--data", str(t / "nowhere.json")], "error", "no such file or folder"),

@@ -86,3 +86,84 @@ def test_the_console_script_exits_cleanly_in_a_real_process(tmp_path):
     assert process.stderr.startswith("zoo: error: --models nope: unknown model id")
     assert process.stderr.count("\n") == 1, process.stderr
     assert not (tmp_path / "o").exists(), "nothing is written before the input is checked"
+
+
+ESCAPES = "\x1b[2J\x1b]8;;http://evil.example\x07click\x1b]8;;\x07\rok\x9b31m\u202e"
+
+HOSTILE_PLUGIN = f"""
+import numpy as np
+import zoo
+
+
+class WantsWeights(zoo.Model):
+    name = "escape-weights"
+    family = "test"
+
+    def load(self, device):
+        if self.weights != zoo.UNTRAINED:
+            raise zoo.WeightsUnavailable({ESCAPES!r})
+        self.labels = ["circle"]
+
+    def forward(self, batch):
+        return batch
+
+    def postprocess(self, outputs, images):
+        return [zoo.Detections.empty() for _ in images]
+
+
+class Fails(zoo.Model):
+    name = "escape-fails"
+    family = "test"
+
+    def load(self, device):
+        self.labels = ["circle"]
+
+    def forward(self, batch):
+        raise RuntimeError("multi\\nline " + {ESCAPES!r})
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(WantsWeights)
+    register(Fails)
+"""
+
+
+def test_text_from_plugins_and_datasets_never_reaches_the_terminal_raw(tmp_path):
+    """Escape sequences, carriage returns and bidi overrides in a plugin's reasons, a plugin's import error and a
+    dataset's file name are shown escaped, on one line each: the terminal never obeys them."""
+    import json
+
+    from tests.conftest import save_formats
+    from tests.test_run import FAST
+    from zoo.data import load_dataset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "hostile.py").write_text(HOSTILE_PLUGIN)
+    (plugins / "broken.py").write_text(f"raise ImportError({ESCAPES!r})\n")
+    coco = save_formats(load_dataset(SMALL_SHAPES), tmp_path / "data")["coco"]
+    data = json.loads(coco.read_text())
+    data["images"][1]["file_name"] = f"{ESCAPES}.png"  # listed, not on disk: a counted warning naming it
+    coco.write_text(json.dumps(data))
+    code, _, stderr = run_zoo(
+        "run",
+        "--no-isolation",
+        "--plugins-dir",
+        str(plugins),
+        "--models",
+        "escape-weights,escape-fails",
+        "--data",
+        str(coco),
+        "--out",
+        str(tmp_path / "run"),
+        *FAST,
+    )
+    assert code == 1, stderr  # escape-fails failed
+    assert "\x1b" not in stderr and "\r" not in stderr and "\x9b" not in stderr and "\u202e" not in stderr, stderr
+    lines = stderr.splitlines()
+    for what in ("plugin 'broken'", "images not found", "escape-weights — ", "escape-fails — "):
+        (line,) = [line for line in lines if what in line]
+        assert "\\x1b[2J\\x1b]8;;http:" in line and "click\\x1b]8;;\\x07" in line and "ok\\x9b31m\\u202e" in line, line
+    assert "click\\x1b]8;;\\x07\\rok" in stderr, "a carriage return is shown as \\r"
+    assert "predict failed: RuntimeError: multi line " in stderr, "a line break in a one-line message is a space"

@@ -195,3 +195,22 @@ def test_yolo_split_must_exist(tmp_path, shapes):
     paths = save_formats(shapes, tmp_path)
     with pytest.raises(ZooError, match="no 'test' split; it has val"):
         load_dataset(str(paths["yolo"]), split="test")
+
+
+def test_an_unreadable_image_is_named_as_such_after_ultralytics_patched_pil():
+    """ultralytics replaces PIL's Image.open with a wrapper that, on a file PIL cannot identify, pip-installs
+    pi-heif; zoo decodes with PIL's own, so the cause stays 'cannot identify' (and nothing is installed)."""
+    import sys
+
+    import PIL.Image
+    import pytest
+
+    from zoo.data.images import decode_image
+    from zoo.plugins import load_plugins
+
+    sys.modules[load_plugins().models["yolov8n"].cls.__module__].import_ultralytics()  # offline, as zoo imports it
+    import ultralytics.utils.patches
+
+    assert PIL.Image.open is not ultralytics.utils.patches._image_open, "the patch is in place"
+    with pytest.raises(PIL.UnidentifiedImageError):
+        decode_image(b"\x89PNG broken")

@@ -447,6 +447,49 @@ def test_results_without_the_newer_fields_still_render():
     assert "Run context" in "".join(page.text)
 
 
+# ---------------------------------------------------------------------------------------------------- the CSV
+
+
+def test_leaderboard_csv_cells_never_start_a_formula(tmp_path):
+    """Every text cell a plugin, a registry or a results file fills is made inert with a leading quote (OWASP's rule
+    against CSV injection); numbers, a negative one included, stay numbers."""
+    import csv
+
+    from zoo.leaderboard import write_csv, write_joint_csv
+
+    hostile = {
+        "model": '=HYPERLINK("http://evil.example","click")',
+        "family": "=1+1",
+        "status": "@SUM(A1:A9)",
+        "input_size": "+640",
+        "framework": "-2+3",
+        "weights": "\t=weights",
+        "reason": "\r=reason",
+    }
+    result = {
+        "id": hostile["model"],
+        "family": hostile["family"],
+        "status": hostile["status"],
+        "framework": hostile["framework"],
+        "weights": hostile["weights"],
+        "reason": hostile["reason"],
+        "info": {"input_size": hostile["input_size"]},
+        "accuracy": {"coco": {"map": 0.25}},
+        "published": {"box_ap": 0.3},
+        "reproduction": {"gap": -5.0, "flagged": True, "indicative": False, "causes": ["@cause"]},
+    }
+    write_csv({"models": [result]}, tmp_path / "one.csv")
+    write_joint_csv([{"models": [result]}], ["=run"], tmp_path / "joint.csv")
+    for name, extra in (("one.csv", {}), ("joint.csv", {"run": "=run"})):
+        with (tmp_path / name).open(newline="", encoding="utf-8") as file:
+            (row,) = list(csv.DictReader(file))
+        for column, text in {**hostile, **extra}.items():
+            assert row[column] == "'" + text.replace("\r", "\n"), (name, column, row[column])
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values() if cell != "-5")
+        assert row["ap_gap"] == "-5" and row["map"] == "0.25", "numbers stay numbers, a negative one too"
+        assert row["reproduction"].startswith("gap over 1 AP point") and "@cause" in row["reproduction"]
+
+
 # ---------------------------------------------------------------------------------------------------- weights
 
 
@@ -616,5 +659,94 @@ def test_the_page_loads_clean_sorts_and_draws_in_chromium(hostile_run, tmp_path)
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 20_000
             assert errors == [] and dialogs == []
+        finally:
+            browser.close()
+
+
+# ---------------------------------------------------------------------------------------- long and bidi names
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: left open, it reverses everything after it in its paragraph
+WIDE_FAMILY = RLO + "detector family " + "VeryLongFamilyName" * 5  # ~110 characters
+WIDE_CLASS = "VeryLongCategoryName" * 15  # 300 characters, no space to break at
+WIDE_NOTES = RLO + "these notes read right to left"
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory):
+    """A quick run (two images, in this process) of the oracle with a long right-to-left family and notes, on a COCO
+    file with a 300-character class name."""
+    root = tmp_path_factory.mktemp("wide")
+    dataset = load_dataset(SMALL_SHAPES, limit=2)
+    truth = dataset.coco_ground_truth()
+    (root / "data" / "images").mkdir(parents=True)
+    for image, record in zip(dataset.images, truth["images"]):
+        Image.fromarray(image.load()).save(root / "data" / "images" / record["file_name"])
+    for category in truth["categories"]:
+        category["name"] = WIDE_CLASS if category["name"] == "circle" else category["name"]
+    data = root / "data" / "wide.json"
+    data.write_text(json.dumps(truth))
+    (root / "plugins").mkdir()
+    assert repr(FAMILY) in PLUGINS
+    (root / "plugins" / "wide.py").write_text(PLUGINS.replace(repr(FAMILY), repr(WIDE_FAMILY)))
+    registry = root / "registry.yaml"
+    registry.write_text(
+        "models:\n  reference-blobs: {}\n"
+        f"  oracle:\n    options: {{truth: {json.dumps(str(data))}}}\n    notes: {json.dumps(WIDE_NOTES)}\n"
+    )
+    out = root / "run"
+    code, _, stderr = run_zoo(
+        "run",
+        "--no-isolation",
+        *("--plugins-dir", str(root / "plugins"), "--registry", str(registry)),
+        *("--models", "oracle,reference-blobs", "--data", str(data), "--out", str(out)),
+        *FAST,
+    )
+    assert code == 0, stderr
+    return out
+
+
+def test_long_and_right_to_left_names_keep_the_layout_in_chromium(wide_run, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from zoo.report import _environment
+
+    assert _environment().autoescape is True, "every name is escaped by the templates"
+    executable = chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=QUIET)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.goto((wide_run / "index.html").as_uri(), wait_until="load")
+            for table in ("localization", "detection", "speed"):
+                for row in page.locator(f"#table-{table} tbody tr").all():
+                    status = row.locator("td").nth(1).bounding_box()
+                    rights = row.locator("td.model *").evaluate_all(
+                        "nodes => nodes.map(n => n.getBoundingClientRect().right + window.scrollX)"
+                    )
+                    assert max(rights) <= status["x"] + 0.5, f"{table}: the model cell paints over the status"
+            pill = page.locator("#table-localization .family", has_text="detector family")
+            assert pill.get_attribute("title") == WIDE_FAMILY, "the whole family on hover"
+            isolated = pill.evaluate("e => e.tagName === 'BDI' || getComputedStyle(e).unicodeBidi.includes('isolate')")
+            assert isolated, "a bidi control in the family reorders nothing after the pill"
+            box = pill.bounding_box()
+            assert box["width"] < 200, "the pill is shortened, with an ellipsis"
+
+            scroll = page.locator("#per-class .scroll")
+            assert scroll.evaluate("e => e.scrollWidth <= e.clientWidth"), "every per-class column in view"
+            limit = scroll.bounding_box()
+            for header in page.locator("#table-per-class th").all():
+                right = header.bounding_box()
+                assert right["x"] + right["width"] <= limit["x"] + limit["width"] + 0.5
+            name = page.locator("#table-per-class tbody .clip", has_text="VeryLongCategoryName").first
+            assert name.get_attribute("title") == WIDE_CLASS, "the whole class name on hover"
+
+            notes = page.locator("table.entries td", has_text="these notes")
+            assert notes.evaluate(
+                "e => [e, ...e.querySelectorAll('*')].some(n => n.tagName === 'BDI' || "
+                "getComputedStyle(n).unicodeBidi.includes('isolate'))"
+            )
+            shot = tmp_path / "wide.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
         finally:
             browser.close()

@@ -143,12 +143,32 @@ def frame(results: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows(results), columns=list(COLUMNS))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that starts like a formula (``=HYPERLINK(...)``, ``@SUM(...)``,
+    ``+``, ``-``, a tab or a carriage return) gets a leading single quote, as OWASP advises against CSV injection;
+    a carriage return inside becomes a newline, which the writer quotes (a bare one would end the row). Numbers, a
+    negative one included, stay numbers."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_STARTS):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _write(board: pd.DataFrame, path: Path) -> None:
+    """The board as CSV, every text cell made inert (names, reasons and versions come from plugins and datasets)."""
+    board.map(inert).to_csv(path, index=False, float_format="%.6g")
+
+
 def write_csv(results: dict[str, Any], path: Path) -> None:
-    frame(results).to_csv(path, index=False, float_format="%.6g")
+    _write(frame(results), path)
 
 
 def write_joint_csv(runs: list[dict[str, Any]], labels: list[str], path: Path) -> None:
     """Several runs' leaderboards in one file, each row led by its run's label."""
     frames = [frame(results).assign(run=label) for results, label in zip(runs, labels)]
     joint = pd.concat(frames, ignore_index=True)
-    joint[["run", *COLUMNS]].to_csv(path, index=False, float_format="%.6g")
+    _write(joint[["run", *COLUMNS]], path)

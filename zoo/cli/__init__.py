@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from zoo import __version__
 from zoo.cli import models, plugin, pull, report, run, train
-from zoo.cli.common import console, plugin_options, weights_environment, weights_options
+from zoo.cli.common import console, plugin_options, safe, weights_environment, weights_options
 from zoo.errors import ZooError
 
 
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with weights_environment(args):
             return args.command(args)
     except ZooError as error:
-        console.print(f"zoo: error: {error}", markup=False)
+        console.print(f"zoo: error: {safe(error)}", markup=False)
         return 2
     except KeyboardInterrupt:
         console.print("zoo: interrupted", markup=False)

@@ -7,14 +7,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from zoo.cli.common import cell, console
+from zoo.cli.common import cell, console, safe
 
 
 def exit_status(results: dict, selected: list[str], strict: bool) -> int:
     """0 when every selected model has a result; 1 when one failed or timed out (with ``--strict``, also when one
     had no weights), with a line naming them — so a CI job notices a broken plugin."""
     bad = {"failed", "timeout"} | ({"no-weights"} if strict else set())
-    failed = [r["id"] for r in results["models"] if r["id"] in selected and r.get("status") in bad]
+    failed = [safe(r["id"]) for r in results["models"] if r["id"] in selected and r.get("status") in bad]
     if not failed:
         return 0
     console.print(
@@ -29,10 +29,10 @@ def print_result(result: dict) -> None:
     status = result["status"]
     colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
     reason = f" — {result['reason']}" if result.get("reason") else ""
-    console.print(f"  [{colour}]{status:>10}[/] {escape(result['id'] + reason)}")
+    console.print(f"  [{colour}]{status:>10}[/] {escape(safe(result['id'] + reason))}")
     speed = (result.get("missing") or {}).get("speed")
     for line in filter(None, [result.get("notes"), speed and f"no speed: {speed}"]):
-        console.print(f"             {line}", markup=False)
+        console.print(f"             {safe(line)}", markup=False)
 
 
 def print_leaderboard(results: dict) -> None:
@@ -49,10 +49,12 @@ def print_leaderboard(results: dict) -> None:
         table.add_column(header, no_wrap=key == "model", justify="left" if key in ("model", "status") else "right")
     for row in board:
         table.add_row(*(Text(_points(row[c]) if c == "ap_gap" else cell(row[c])) for c in columns))
-    console.print(table)
+    console.print(table, width=None if console.is_terminal else 160)  # a log keeps every column whole
     for row in board:
         if row["reproduction"]:
-            console.print(f"  {row['model']}: {_points(row['ap_gap'])} AP points: {row['reproduction']}", markup=False)
+            console.print(
+                f"  {safe(row['model'])}: {_points(row['ap_gap'])} AP points: {safe(row['reproduction'])}", markup=False
+            )
 
 
 def _points(value: float | None) -> str:

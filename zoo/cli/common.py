@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,25 @@ from zoo.fetch import config
 
 T = TypeVar("T")
 console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+# C0 and C1 controls, DEL, and the bidirectional controls that reorder what follows them (Trojan Source)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"\s*(?:\r\n|[\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029])\s*")
+_NAMED = {"\t": "\\t", "\r": "\\r"}
+
+
+def safe(text: object) -> str:
+    """Text a plugin, a dataset or a server supplied, as one line the terminal shows and never obeys: line breaks
+    collapsed to a space, every other control character (an escape sequence's ESC, a carriage return, a bidi
+    override) shown escaped, as ``\\x1b``, ``\\r`` or ``\\u202e``."""
+    return _CONTROLS.sub(_escaped, _LINE_BREAKS.sub(" ", str(text)).strip(" "))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def plugin_options() -> argparse.ArgumentParser:
@@ -74,7 +94,7 @@ def weights_environment(args: argparse.Namespace) -> Iterator[None]:
 def track(items: Iterable[T], description: str, total: int) -> Iterable[T]:
     return rich_track(
         items,
-        description=escape(description),
+        description=escape(safe(description)),
         total=total,
         console=console,
         transient=True,
@@ -88,7 +108,7 @@ def load_plugins(args: argparse.Namespace):
 
     plugins = load(args.plugins_dir)
     for problem in plugins.problems:
-        console.print(f"zoo: warning: {problem}", markup=False)
+        console.print(f"zoo: warning: {safe(problem)}", markup=False)
     return plugins
 
 
@@ -104,7 +124,7 @@ def load_dataset(args: argparse.Namespace):
         fetch_benchmark(benchmark)
     dataset = load(args.data, images_dir=args.images, split=args.split, limit=args.limit, track=track)
     for line in dataset.issues.lines():
-        console.print(f"zoo: warning: {dataset.source}: {line}", markup=False)
+        console.print(f"zoo: warning: {safe(dataset.source)}: {safe(line)}", markup=False)
     return dataset
 
 
@@ -130,16 +150,18 @@ def parse_weights(values: list[str], catalogue: dict) -> dict[str, str]:
 
 
 def cell(value: Any) -> str:
-    """A value as short text for a terminal table."""
+    """A value as short text for a terminal table (text shown as `safe` shows it)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)
+    return safe(value)
 
 
 def print_columns(rows: list[tuple[str, ...]]) -> None:
-    """Rows of text as aligned columns on standard output (the last column is not padded)."""
+    """Rows of text as aligned columns on standard output (the last column is not padded), each shown as `safe`
+    shows it."""
+    rows = [tuple(safe(text) for text in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(text.ljust(width) for text, width in zip(row, widths)) + "  " + row[-1])

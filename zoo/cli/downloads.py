@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.progress import Progress as RichProgress
 
-from zoo.cli.common import console
+from zoo.cli.common import console, safe
 from zoo.data.benchmarks import Benchmark, fetch, missing
 from zoo.fetch import FAILED, FETCHED, Outcome, Progress, config, ensure
 from zoo.report.fmt import size
@@ -27,7 +27,7 @@ class Bars(Progress):
         columns += (TransferSpeedColumn(), TimeRemainingColumn())
         self.bar = RichProgress(*columns, console=console, transient=True, disable=not console.is_terminal)
         self.bar.start()
-        self.task = self.bar.add_task(f"  fetching {escape(name)}", total=total, completed=done)
+        self.task = self.bar.add_task(f"  fetching {escape(safe(name))}", total=total, completed=done)
 
     def advance(self, count: int) -> None:
         if self.bar is not None:
@@ -40,18 +40,16 @@ class Bars(Progress):
 
 
 def say(outcome: Outcome) -> None:
-    """One line for a file that was fetched or could not be."""
-    file = outcome.file
+    """One line for a file that was fetched or could not be (names and causes come from catalogues and servers)."""
+    name, detail = safe(outcome.file.name), safe(outcome.detail)
     if outcome.state == FETCHED:
         rate = f", {size(round(outcome.bytes / outcome.seconds))}/s" if outcome.seconds > 0 and outcome.bytes else ""
-        where = f" → {outcome.path}" if outcome.path else ""
-        console.print(
-            f"  fetched {file.name} ({size(outcome.bytes)} in {outcome.seconds:.1f} s{rate}){where}", markup=False
-        )
+        where = f" → {safe(outcome.path)}" if outcome.path else ""
+        console.print(f"  fetched {name} ({size(outcome.bytes)} in {outcome.seconds:.1f} s{rate}){where}", markup=False)
         if outcome.detail:
-            console.print(f"  zoo: warning: {file.name}: {outcome.detail}", markup=False)
+            console.print(f"  zoo: warning: {name}: {detail}", markup=False)
     elif outcome.state == FAILED:
-        console.print(f"  zoo: warning: could not fetch {file.name}: {outcome.detail}", markup=False)
+        console.print(f"  zoo: warning: could not fetch {name}: {detail}", markup=False)
 
 
 def fetch_benchmark(benchmark: Benchmark) -> None:

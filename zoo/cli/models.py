@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.cli.common import load_catalogue, print_columns
+from zoo.cli.common import load_catalogue, print_columns, safe
 from zoo.errors import ZooError
 
 
@@ -68,7 +68,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
         if check.state == "found":
             print(f"{entry.id}: found {check.location}")
         elif check.state == "none":
-            print(f"{entry.id}: no weights needed ({check.hint})")
+            print(f"{entry.id}: no weights needed ({safe(check.hint)})")
         else:
-            print(f"{entry.id}: {check.state}: {check.hint}")
+            print(f"{entry.id}: {safe(check.state)}: {safe(check.hint)}")
     return 0

@@ -7,7 +7,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from zoo.cli.common import console
+from zoo.cli.common import console, safe
 from zoo.errors import ZooError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -163,11 +163,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         reports, problems = [check_model(target, plugins_dir=args.plugins_dir)], []
     for problem in problems:
-        print(f"✗ {problem}")
+        print(f"✗ {safe(problem)}")
     for report in reports:
-        print(report.model)
+        print(safe(report.model))
         for line in report.lines():
-            print(f"  {line}")
+            print(f"  {safe(line)}")
     failed = [report.model for report in reports if not report.ok]
     if failed or problems:
         what = f"{', '.join(failed)}: does not keep zoo's model contract" if failed else "the plugin has problems"

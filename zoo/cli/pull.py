@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from zoo import __version__, fetch
-from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
+from zoo.cli.common import console, load_catalogue, parse_weights, print_columns, safe
 from zoo.cli.data import benchmarks_named, pull_data
 from zoo.cli.downloads import fetch_needs
 from zoo.errors import ZooError
@@ -98,7 +98,7 @@ def _pull_weights(args: argparse.Namespace) -> int:
 
 def _warn(problems: dict[str, str]) -> None:
     for model_id, problem in problems.items():
-        console.print(f"zoo: warning: {model_id}: {problem}", markup=False)
+        console.print(f"zoo: warning: {safe(model_id)}: {safe(problem)}", markup=False)
 
 
 def _dry_run(needs: list[Need]) -> int:

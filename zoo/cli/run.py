@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cli.closing import exit_status, print_leaderboard, print_result
-from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights
+from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
 from zoo.errors import ZooError
 
 
@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
     job = _Job(args, folder, dataset, settings, plugins, setup, limits)
     console.print(
-        f"zoo: {len(entries)} model(s) on {dataset.name} ({len(dataset.images)} images, "
+        f"zoo: {len(entries)} model(s) on {safe(dataset.name)} ({len(dataset.images)} images, "
         f"{dataset.num_boxes} boxes) → {out}",
         markup=False,
     )
@@ -219,7 +219,9 @@ def _measure(entry, job: _Job) -> None:
         "weights": job.settings.weights.get(entry.id),
     }
     if not job.args.force and folder.finished(entry.id, key) is not None:
-        console.print(f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)", markup=False)
+        console.print(
+            f"  {'done':>10} {safe(entry.id)} (earlier in this run folder; --force runs it again)", markup=False
+        )
         return
     fetched = _fetch(entry, job)
     model_run = _run_one(entry, job)
@@ -309,6 +311,7 @@ def _record_fetch(result: dict, outcomes: list) -> None:
 def _run_one(entry, job: _Job):
     """One model, in a worker process (default) or in this one, with a progress line while it runs; offline unless
     --allow-network."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zoo.isolation import run_in_process, run_isolated
@@ -320,10 +323,11 @@ def _run_one(entry, job: _Job):
         offline(not args.allow_network),
         Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
     ):
-        task = progress.add_task(entry.id, total=None)
+        task = progress.add_task(escape(safe(entry.id)), total=None)
 
         def report(phase: str, done: int, total: int | None) -> None:
-            progress.update(task, description=f"{entry.id}: {phase}", completed=done, total=total)
+            description = escape(safe(f"{entry.id}: {phase}"))  # the progress line reads markup
+            progress.update(task, description=description, completed=done, total=total)
 
         if not args.isolation:
             return run_in_process(entry, job.dataset, job.settings, job.plugins, report)

@@ -222,7 +222,7 @@ def finish(
 ) -> Dataset:
     """Check the dataset is usable and stamp its fingerprint."""
     if not images:
-        raise ZooError(f"--data {source}: no usable images found; check the paths in the dataset file")
+        raise ZooError(f"--data {source}: {_why_no_images(format, issues)}")
     if not categories:
         raise ZooError(f"--data {source}: the dataset declares no categories")
     parts = {
@@ -231,6 +231,26 @@ def finish(
         "images": [(i.file_name, i.width, i.height, i.boxes, i.category_ids, i.iscrowd) for i in images],
     }
     return Dataset(name, format, source, categories, images, issues, fingerprint(parts, content))
+
+
+def _why_no_images(format: str, issues: DatasetIssues) -> str:
+    """Why a dataset has no image left, from the images its reader skipped (and counted), with the fix."""
+    skipped = [(what, n) for what, n in issues.counts.items() if "images" in what and "skipped" in what]
+    if not skipped:
+        return f"no usable images: the {'file' if format == 'coco' else 'split'} lists none"
+    causes = []
+    for what, n in skipped:
+        images, first = f"{n} image{'s' if n != 1 else ''}", issues.first[what]
+        if what == "images not found skipped":
+            causes.append(f"{images} not found (first: {first})")
+        elif what == "images that could not be decoded skipped":
+            causes.append(f"{images} could not be decoded ({'first: ' if n > 1 else ''}{first})")
+        else:
+            causes.append(f"{n} × {what} (first: {first})")
+    if "images not found skipped" not in issues.counts:
+        return "; ".join(causes) + "; none left to score"
+    images_option = " or pass --images DIR" if format in ("coco", "voc") else ""
+    return "; ".join(causes) + f"; none left to score; check the paths{images_option}"
 
 
 def load_dataset(

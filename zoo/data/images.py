@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -16,10 +17,17 @@ def decode_image(data: bytes) -> np.ndarray:
     Grayscale, palette, alpha, CMYK and 16-bit images are converted; alpha is dropped, as OpenCV and PIL do
     by default, so a model sees what its own loader would show it.
     """
-    with Image.open(io.BytesIO(data)) as image:
+    with _pil_open()(io.BytesIO(data)) as image:
         image.load()
         upright = ImageOps.exif_transpose(image)
         return to_rgb(upright)
+
+
+def _pil_open():
+    """PIL's own ``Image.open``: once ultralytics is imported, ``Image.open`` is its wrapper, which answers a file PIL
+    cannot identify by pip-installing pi-heif (a ModuleNotFoundError offline) instead of saying it is unreadable."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", None) or Image.open
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:

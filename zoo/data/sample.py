@@ -40,12 +40,20 @@ def load(spec: str, *, limit: int | None, track: Track) -> Dataset:
         if record is not None:
             records.append(record)
     if not records:
-        reasons = "; ".join(issues.lines())
         raise ZooError(
-            f"--data {spec}: no usable images found ({reasons}); install the packages that ship them "
-            "(pip install scikit-image matplotlib ultralytics) or give --data another dataset"
+            f"--data {spec}: no usable images found ({'; '.join(issues.lines())}); "
+            f"{_fix(issues)} or give --data another dataset"
         )
     return finish("sample", "coco", spec, categories, records, issues, content)
+
+
+def _fix(issues: DatasetIssues) -> str:
+    """What would bring the sample's images back, for the causes counted."""
+    if any("not installed" in what for what in issues.counts):
+        return "install the packages that ship them (pip install scikit-image matplotlib ultralytics)"
+    if any("differs" in what for what in issues.counts):
+        return "install the package versions the sample was annotated against"
+    return "reinstall the packages that ship them"
 
 
 def _read(
