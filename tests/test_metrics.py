@@ -141,16 +141,37 @@ def test_coco_metrics_equal_pycocotools(seed):
     ours = coco_metrics(ground_truth, results)
     reference = _pycocotools(ground_truth, results)
     for name, value in zip(SUMMARY, reference.stats):
-        assert (ours[name] if ours[name] is not None else -1.0) == pytest.approx(value, abs=1e-6), name
+        assert (ours[name] if ours[name] is not None else -1.0) == pytest.approx(value, abs=1e-9), name
     precision = reference.eval["precision"]
     for index, category in enumerate(ground_truth["categories"]):
         values = precision[:, :, index, 0, -1]
-        assert ours["per_class"][category["name"]] == pytest.approx(values[values > -1].mean(), abs=1e-6)
+        assert ours["per_class"][category["name"]] == pytest.approx(values[values > -1].mean(), abs=1e-9)
     agnostic = coco_metrics(ground_truth, results, class_agnostic=True)
     reference_agnostic = _pycocotools(ground_truth, results, use_cats=False)
     for name, value in zip(SUMMARY, reference_agnostic.stats):
-        assert (agnostic[name] if agnostic[name] is not None else -1.0) == pytest.approx(value, abs=1e-6), name
+        assert (agnostic[name] if agnostic[name] is not None else -1.0) == pytest.approx(value, abs=1e-9), name
     assert 0.1 < ours["map"] < 0.95, "the perturbed detections should score in between"
+
+
+def test_map_agnostic_breaks_ties_across_classes_as_cocoeval_use_cats_0():
+    """Two predictions tied at 0.9: an exact box of class 2 listed first, a half box of class 1. COCOeval's useCats = 0
+    takes class 1's first (class by class, then by score, stably): the half box claims the ground truth at IoU 0.5,
+    and beyond 0.5 the exact box comes second (AP 0.5 there). Taken in the order given, the exact box would always
+    come first (AP 1.0)."""
+    truth = {
+        "images": [{"id": 1, "width": 32, "height": 32}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
+    results = [
+        {"image_id": 1, "category_id": 2, "bbox": [0, 0, 10, 10], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 5], "score": 0.9},
+    ]
+    written = copy.deepcopy(results)
+    agnostic = coco_metrics(truth, results, class_agnostic=True)
+    assert agnostic["map"] == pytest.approx(_pycocotools(truth, results, use_cats=False).stats[0], abs=1e-12)
+    assert agnostic["map"] == pytest.approx((1.0 + 9 * 0.5) / 10) and agnostic["categories"] == 1
+    assert results == written, "faster-coco-eval's loadRes adds fields to the records it gets: zoo gives it copies"
 
 
 def test_coco_metrics_of_no_detections_are_zero_and_missing_sizes_are_none():

@@ -268,6 +268,6 @@ def test_the_predicted_box_is_inside_the_image_with_positive_size(plugin, size):
                 head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
         prediction = model.predict([image])
         (detections,) = prediction.detections
-        assert prediction.dropped == 0 and len(detections.xyxy) == 1
+        assert prediction.zero_size == 0 and len(detections.xyxy) == 1
         x1, y1, x2, y2 = detections.xyxy[0]
         assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, (bias, detections.xyxy[0])

@@ -133,6 +133,13 @@ def test_predictions_rescored_by_pycocotools_equal_the_reported_ap(shapes_run):
         evaluator.summarize()
     blobs = next(m for m in read_results(shapes_run)["models"] if m["id"] == "reference-blobs")
     assert blobs["accuracy"]["coco"]["map"] == pytest.approx(evaluator.stats[0], abs=1e-9)
+    fields = {
+        name: {key for r in json.loads((shapes_run / "predictions" / f"{name}.json").read_text()) for key in r}
+        for name in ("reference-blobs", "centre-box")
+    }
+    assert fields["reference-blobs"] == {"image_id", "category_id", "bbox", "score", "zoo_label"}
+    assert fields["centre-box"] == {"image_id", "category_id", "bbox", "score"}, "class-agnostic: no label of its own"
+    assert blobs["labels"]["zero_size_boxes"] == 0
 
 
 def test_report_is_rebuilt_from_the_run_folder_without_running_a_model(shapes_run, tmp_path):

@@ -432,7 +432,7 @@ def test_predictions_join_a_coco_named_dataset_by_name(plugin, saved, tmp_path):
     assert row["labels"]["mapped"] == {"person": "person", "stop sign": "stop sign", "kite": "kite"}
     assert "N/A" in row["labels"]["unmapped"] and "toothbrush" in row["labels"]["unmapped"]
     records = json.loads((out / "predictions" / f"{model_id}.json").read_text())
-    assert {"person", "stop sign", "N/A"} <= {r["label"] for r in records}
-    assert all(r["category_id"] == ids.get(r["label"], -1) for r in records)
+    assert {"person", "stop sign", "N/A"} <= {r["zoo_label"] for r in records}
+    assert all(r["category_id"] == ids.get(r["zoo_label"], -1) for r in records)
     assert row["labels"]["dropped"]["N/A"] > 0
     assert row["accuracy"]["coco"]["map"] is not None

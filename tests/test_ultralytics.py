@@ -271,9 +271,9 @@ def test_labels_join_a_coco_dataset_by_name_not_by_index(tmp_path, tmp_path_fact
     assert len(row["labels"]["mapped"]) == 80 and row["labels"]["dropped"] == {}
     names = {c.id: c.name for c in coco}
     predictions = json.loads((out / "predictions" / "yolov8n.json").read_text())
-    assert len({p["label"] for p in predictions}) >= 5, "several classes predicted, so several mappings checked"
+    assert len({p["zoo_label"] for p in predictions}) >= 5, "several classes predicted, so several mappings checked"
     for prediction in predictions:
-        assert names[prediction["category_id"]] == prediction["label"]
+        assert names[prediction["category_id"]] == prediction["zoo_label"]
     assert row["accuracy"]["coco"]["map"] is not None
 
 

@@ -67,8 +67,8 @@ def check_detections(detections: Detections, width: int, height: int, num_labels
 
     Raises ValueError for output that can only come from a bug — negative width or height (xywh passed as xyxy?),
     a box far outside the image (coordinates of another image size?), a score outside [0, 1] (logits?), a label
-    outside the label space. Boxes of
-    zero width or height (a box clipped at the image edge) are dropped; their count is returned.
+    outside the label space. Returns the detections unchanged, and how many boxes have zero width or height (a box
+    clipped at the image edge): those are kept, and scored as COCOeval scores them (IoU 0 with everything).
     """
     x1, y1, x2, y2 = detections.xyxy.T
     negative = np.flatnonzero((x2 < x1) | (y2 < y1))
@@ -96,8 +96,4 @@ def check_detections(detections: Detections, width: int, height: int, num_labels
             raise ValueError(
                 f"label {int(detections.labels[bad[0]])} is outside the model's label space (0..{num_labels - 1})"
             )
-    keep = (x2 > x1) & (y2 > y1)
-    if keep.all():
-        return detections, 0
-    kept = Detections(detections.xyxy[keep], detections.scores[keep], detections.labels[keep])
-    return kept, int((~keep).sum())
+    return detections, int(((x2 == x1) | (y2 == y1)).sum())

@@ -71,7 +71,7 @@ class Prediction:
 
     detections: list[Detections]
     times: StageTimes
-    dropped: int = 0  # boxes of zero width or height removed by the interface check
+    zero_size: int = 0  # boxes of zero width or height (clipped at the edge): kept, and scored like any other box
 
 
 class Model:
@@ -159,25 +159,26 @@ class Model:
         detections = list(self.postprocess(outputs, images))
         synchronize(self.device)
         t3 = time.perf_counter()
-        checked, dropped = self._checked(detections, images)
-        return Prediction(checked, StageTimes(t1 - t0, t2 - t1, t3 - t2), dropped)
+        checked, zero_size = self._checked(detections, images)
+        return Prediction(checked, StageTimes(t1 - t0, t2 - t1, t3 - t2), zero_size)
 
     def _checked(self, detections: list[Detections], images: list[np.ndarray]) -> tuple[list[Detections], int]:
-        """The interface check: one `Detections` per image, each valid for its image and the label space."""
+        """The interface check: one `Detections` per image, each valid for its image and the label space; returns
+        them, and how many of their boxes have zero width or height."""
         if len(detections) != len(images):
             raise ValueError(f"postprocess returned {len(detections)} results for a batch of {len(images)} images")
-        checked, dropped = [], 0
+        checked, zero_size = [], 0
         num_labels = None if self.labels is None else len(self.labels)
         for index, (item, image) in enumerate(zip(detections, images)):
             if not isinstance(item, Detections):
                 raise ValueError(f"postprocess must return zoo.Detections, got {type(item).__name__}")
             try:
-                item, removed = check_detections(item, image.shape[1], image.shape[0], num_labels)
+                item, degenerate = check_detections(item, image.shape[1], image.shape[0], num_labels)
             except ValueError as error:
                 raise ValueError(f"image {index} of the batch: {error}") from None
             checked.append(item)
-            dropped += removed
-        return checked, dropped
+            zero_size += degenerate
+        return checked, zero_size
 
     @classmethod
     def option_names(cls) -> list[str] | None:

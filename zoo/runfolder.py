@@ -4,7 +4,8 @@ results.json            everything measured, and the run's context (machine, ver
 leaderboard.csv         one row per model
 index.html              the report
 ground_truth.json       the dataset's ground truth in COCO format
-predictions/<id>.json   each model's predictions in COCO results format (category_id -1: no dataset category)
+predictions/<id>.json   each model's predictions in COCO results format, at full precision: image_id, category_id
+                        (-1: no dataset category), bbox, score, and zoo_label (the model's own label name)
 gallery/<image id>.jpg  small JPEG copies of the worst-localized images, so the report needs no dataset
 """
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from zoo import fetch, reproduction, timing
 from zoo.data import Dataset
+from zoo.detections import Detections
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
@@ -305,7 +306,7 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
         for done, image in enumerate(images, start=1):
             prediction = model.predict([image.load()])
             report("predicting", done, len(images))
-            zero_size += prediction.dropped
+            zero_size += prediction.zero_size
             latency.append(prediction.times)
             detections = prediction.detections[0]
             categories = (
@@ -315,14 +316,12 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
                 for label in detections.labels[categories == NO_CLASS]:
                     dropped[_label_name(model, int(label))] += 1
             per_image[image.id] = ImagePredictions(image.id, detections.xyxy, detections.scores, categories)
-            run.predictions += _coco_records(
-                image.id, detections.xyxy, detections.scores, categories, detections.labels, model
-            )
+            run.predictions += _coco_records(image.id, detections, categories, model)
     except Exception as error:
         raise _fail(result, "predict", error) from error
     result["labels"]["predictions"] = len(run.predictions)
     result["labels"]["dropped"] = dict(dropped.most_common())
-    result["labels"]["zero_size_boxes_dropped"] = zero_size
+    result["labels"]["zero_size_boxes"] = zero_size  # kept, and scored as COCOeval scores them
     report("scoring", 0, None)
     _score(dataset, settings, run, label_map, per_image)
     return latency
@@ -331,15 +330,12 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
 def _score(
     dataset: Dataset, settings: Settings, run: ModelRun, label_map: LabelMap, per_image: dict[int, ImagePredictions]
 ) -> None:
+    """AP and IoU from what the model returned, at full precision: AP from ``run.predictions`` (what
+    predictions/<id>.json holds, so a re-scoring of it gives the same numbers), IoU from ``per_image``."""
     result = run.result
-    # score exactly what was written, so a re-scoring of predictions/<id>.json gives the same numbers
-    rounded = {
-        image_id: ImagePredictions(image_id, np.round(p.xyxy, 3), np.round(p.scores, 6), p.category_ids)
-        for image_id, p in per_image.items()
-    }
     accuracy: dict[str, Any] = {"iou_conf": settings.iou_conf}
     agnostic = localization(
-        dataset.images, rounded, conf=settings.iou_conf, class_aware=False, thresholds=settings.iou_thresholds
+        dataset.images, per_image, conf=settings.iou_conf, class_aware=False, thresholds=settings.iou_thresholds
     )
     if agnostic is None:
         result["missing"]["localization"] = "the dataset has no ground-truth boxes"
@@ -356,7 +352,7 @@ def _score(
         result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
     else:
         aware = localization(
-            dataset.images, rounded, conf=settings.iou_conf, class_aware=True, thresholds=settings.iou_thresholds
+            dataset.images, per_image, conf=settings.iou_conf, class_aware=True, thresholds=settings.iou_thresholds
         )
         if aware is not None:
             accuracy["localization_class_aware"] = _localization_record(aware)
@@ -373,21 +369,19 @@ def _localization_record(value: LocalizationResult) -> dict[str, Any]:
     }
 
 
-def _coco_records(
-    image_id: int, xyxy: np.ndarray, scores: np.ndarray, categories: np.ndarray, labels: np.ndarray, model: Model
-) -> list[dict[str, Any]]:
+def _coco_records(image_id: int, detections: Detections, categories: np.ndarray, model: Model) -> list[dict[str, Any]]:
+    """One image's predictions in COCO results format, at full precision (the float64 of what the model returned,
+    never rounded): ``image_id``, ``category_id`` (-1: no dataset category), ``bbox`` [x, y, w, h], ``score``;
+    and, for a model with a label space, zoo's one addition ``zoo_label``, the model's own label name (so named to
+    collide with no reader's own field: FiftyOne's ``label``, for one)."""
     records = []
-    for box, score, category, label in zip(xyxy, scores, categories, labels):
-        x1, y1, x2, y2 = (round(float(v), 3) for v in box)
-        records.append(
-            {
-                "image_id": image_id,
-                "category_id": int(category),
-                "bbox": [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)],
-                "score": round(float(score), 6),
-                "label": _label_name(model, int(label)),
-            }
-        )
+    rows = zip(detections.xyxy.tolist(), detections.scores.tolist(), categories.tolist(), detections.labels.tolist())
+    for (x1, y1, x2, y2), score, category, label in rows:
+        box = [x1, y1, x2 - x1, y2 - y1]
+        record: dict[str, Any] = {"image_id": image_id, "category_id": int(category), "bbox": box, "score": score}
+        if model.labels is not None:
+            record["zoo_label"] = _label_name(model, label)
+        records.append(record)
     return records
 
 

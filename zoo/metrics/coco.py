@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -34,40 +35,50 @@ def coco_metrics(
 ) -> dict[str, Any]:
     """Evaluate COCO-format ``results`` (``image_id, category_id, bbox [x,y,w,h], score``) against ``ground_truth``.
 
-    Returns the twelve summary numbers and ``per_class`` AP@[.5:.95] by category name. With ``class_agnostic``
-    every box, ground truth and prediction (of a dataset category or not), is one class "object": how well boxes
-    land, whatever their label (the same numbers as COCOeval's ``useCats = 0`` for predictions of known classes).
+    Returns the twelve summary numbers and ``per_class`` AP@[.5:.95] by category name, exactly as pycocotools'
+    COCOeval computes them from these records (no rounding; ties in score broken as COCOeval breaks them).
+    ``class_agnostic`` is COCOeval's ``params.useCats = 0``: every box one class, whatever its label — predictions
+    of no dataset category (category_id -1) included, as if -1 were one more category of the ground truth (plain
+    ``useCats = 0`` reads only the ground truth's categories, and would skip them).
     ``categories`` (ids) restricts class-aware AP to those categories (COCOeval's ``params.catIds``): the ones a
     model's label space covers, so a person detector is not averaged with 79 classes it cannot see.
+    Neither ``ground_truth`` nor ``results`` is changed (loadRes would add fields to the records it is given).
     """
     from faster_coco_eval import COCO, COCOeval_faster
 
+    known = {image["id"] for image in ground_truth["images"]}
+    scored = [{**r, "bbox": list(r["bbox"])} for r in results if r["image_id"] in known]
+    ground_truth = {**ground_truth, "annotations": [dict(a) for a in ground_truth["annotations"]]}
     if class_agnostic:
-        ground_truth = {
-            **ground_truth,
-            "categories": [{"id": 1, "name": "object"}],
-            "annotations": [{**a, "category_id": 1} for a in ground_truth["annotations"]],
-        }
-        results = [{**r, "category_id": 1} for r in results]
+        ground_truth["categories"] = _with_result_categories(ground_truth["categories"], scored)
     quiet = contextlib.redirect_stdout(io.StringIO())
     with quiet:
         gt = COCO(ground_truth)
-        known = {image["id"] for image in ground_truth["images"]}
-        scored = [r for r in results if r["image_id"] in known]
         evaluator = COCOeval_faster(
             gt, gt.loadRes(scored) if scored else COCO(), iouType="bbox", print_function=lambda *args: None
         )
-        if categories is not None and not class_agnostic:
+        if class_agnostic:
+            evaluator.params.useCats = 0
+        elif categories is not None:
             evaluator.params.catIds = sorted(categories)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     metrics: dict[str, Any] = {name: _value(v) for name, v in zip(SUMMARY, evaluator.stats)}
-    metrics["categories"] = len(evaluator.params.catIds)
+    metrics["categories"] = 1 if class_agnostic else len(evaluator.params.catIds)
     metrics["pr_curve"] = _pr_curve(evaluator)
     if not class_agnostic:
         metrics["per_class"] = _per_class_ap(evaluator, ground_truth)
     return metrics
+
+
+def _with_result_categories(categories: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ground truth's categories and every other category id the results use (-1: no dataset category), so
+    that ``useCats = 0`` counts every prediction (COCOeval reads an image's predictions category by category, in
+    id order, before its stable sort by score: -1 comes first among equal scores)."""
+    known = {category["id"] for category in categories}
+    others = sorted({r["category_id"] for r in results} - known)
+    return [*categories, *({"id": i, "name": f"(category {i}, not in the ground truth)"} for i in others)]
 
 
 def _per_class_ap(evaluator: Any, ground_truth: dict[str, Any]) -> dict[str, float | None]:
@@ -90,7 +101,8 @@ def _pr_curve(evaluator: Any) -> dict[str, list[float | None]]:
 
     def mean_over_categories(values: np.ndarray) -> list[float | None]:
         masked = np.where(values > -1, values, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a recall point no category defines: nan, said as None below
+            warnings.simplefilter("ignore", RuntimeWarning)
             means = np.nanmean(masked, axis=-1) if masked.shape[-1] else np.full(masked.shape[0], np.nan)
         return [None if np.isnan(v) else round(float(v), 6) for v in means]
 

@@ -324,8 +324,9 @@ def _level(iou: Any) -> str:
 
 
 def _prediction_title(record: dict[str, Any], names: dict[Any, str]) -> str:
-    label = str(record.get("label") or names.get(record.get("category_id"), "object"))
-    if record.get("category_id") == -1 and record.get("label"):
+    own = record.get("zoo_label") or record.get("label")  # the model's own label; "label" in older run folders
+    label = str(own or names.get(record.get("category_id"), "object"))
+    if record.get("category_id") == -1 and own:
         label += " (no dataset class)"
     return f"{label} {float(record.get('score', 0)):.2f}"
 
