@@ -397,3 +397,28 @@ def test_a_slow_model_warms_up_once_and_skips_batches_it_cannot_finish_within_th
     assert "batch_size" not in row["speed"]
     assert row["missing"]["throughput_batch"].startswith("skipped: one batch of 4 would take about 0 s")
     assert row["accuracy"]["coco"]["map"] > 0.5, "accuracy is untouched by the speed budget"
+
+
+def test_a_run_folders_ground_truth_and_predictions_load_into_supervision_with_the_same_boxes(shapes, tmp_path):
+    """The run folder's COCO files are an interchange format: supervision reads them as they are (the predictions
+    as a COCO dataset's annotations, the usual way to load a results file), box for box."""
+    import supervision as sv
+
+    from tests.conftest import save_formats
+
+    data = save_formats(shapes, tmp_path / "data")["coco"]
+    out = tmp_path / "run"
+    code, _, stderr = run_zoo("run", "--models", "reference-blobs", "--data", str(data), "--out", str(out),
+                              "--no-isolation", *FAST)  # fmt: skip
+    assert code == 0, stderr
+    truth = json.loads((out / "ground_truth.json").read_text())
+    predictions = json.loads((out / "predictions" / "reference-blobs.json").read_text())
+    as_dataset = {**truth, "annotations": [{**p, "id": i + 1, "iscrowd": 0} for i, p in enumerate(predictions)]}
+    (tmp_path / "predictions-as-coco.json").write_text(json.dumps(as_dataset))
+    files = {out / "ground_truth.json": truth["annotations"], tmp_path / "predictions-as-coco.json": predictions}
+    for path, records in files.items():
+        loaded = sv.DetectionDataset.from_coco(str(data.parent / "images"), str(path))
+        boxes = np.concatenate([detections.xyxy for _, _, detections in loaded]) if len(loaded) else np.zeros((0, 4))
+        expected = np.array([[x, y, x + w, y + h] for x, y, w, h in (r["bbox"] for r in records)])
+        assert len(boxes) == len(expected) > 0
+        assert np.allclose(np.sort(boxes, axis=0), np.sort(expected, axis=0), atol=1e-6)
