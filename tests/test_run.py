@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,7 @@ def test_a_failing_model_gets_a_failed_row_and_finished_results_are_already_on_d
     )
     assert code == 1, "a failed model makes the run's exit status 1 (a CI job notices)"
     assert "zoo: 1 of 3 model(s) failed: raises-at-predict; their reasons are above" in stderr
+    assert re.search(r"\n  reference-blobs: predicting \(6\) at \d+ s\n", stderr), "a line per phase in a log"
     rows = {m["id"]: m for m in read_results(out)["models"]}
     assert rows["raises-at-predict"]["status"] == "failed"
     assert rows["raises-at-predict"]["reason"] == "predict failed: RuntimeError: the model exploded [/] :x:"

@@ -324,10 +324,16 @@ def _run_one(entry, job: _Job):
         Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
     ):
         task = progress.add_task(escape(safe(entry.id)), total=None)
+        phases: list[str] = []
+        started = time.monotonic()
 
         def report(phase: str, done: int, total: int | None) -> None:
             description = escape(safe(f"{entry.id}: {phase}"))  # the progress line reads markup
             progress.update(task, description=description, completed=done, total=total)
+            if not console.is_terminal and phase not in phases:  # a log: a line per phase instead of a bar
+                phases.append(phase)
+                of = f" ({total})" if total else ""
+                console.print(f"  {safe(entry.id)}: {phase}{of} at {time.monotonic() - started:.0f} s", markup=False)
 
         if not args.isolation:
             return run_in_process(entry, job.dataset, job.settings, job.plugins, report)
