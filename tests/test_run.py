@@ -355,6 +355,8 @@ def test_speed_budget_stops_extra_timing_calls_and_says_so(tmp_path):
         "50",
         "--speed-budget",
         "0",
+        "--speed-precision",
+        "0",
         "--batch",
         "2",
         "--batch-calls",

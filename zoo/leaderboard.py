@@ -31,6 +31,10 @@ COLUMNS = (
     "preprocess_ms_p50",
     "inference_ms_p50",
     "postprocess_ms_p50",
+    "latency_ms_ci_low",
+    "latency_ms_ci_high",
+    "latency_ci_halfwidth",
+    "speed_precise",
     "images_per_s_batch",
     "batch_size",
     "params_m",
@@ -58,6 +62,7 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
     """One model's leaderboard row."""
     accuracy, speed, info = result.get("accuracy", {}), result.get("speed", {}), result.get("info", {})
     params = info.get("num_params")
+    interval = speed.get("median_ci_ms")  # the 95% interval of the median latency, [low, high]
     memory = _get(result, "memory", "device_peak_mb") or _get(result, "memory", "rss_increase_mb")
     reasons = [text for text in (result.get("reason"), result.get("notes")) if text]
     reasons += [
@@ -87,6 +92,10 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "preprocess_ms_p50": _get(speed, "latency_ms", "preprocess", "median"),
         "inference_ms_p50": _get(speed, "latency_ms", "inference", "median"),
         "postprocess_ms_p50": _get(speed, "latency_ms", "postprocess", "median"),
+        "latency_ms_ci_low": interval[0] if interval else None,
+        "latency_ms_ci_high": interval[1] if interval else None,
+        "latency_ci_halfwidth": speed.get("ci_halfwidth"),
+        "speed_precise": speed.get("precise"),
         "images_per_s_batch": speed.get("images_per_s_batch"),
         "batch_size": speed.get("batch_size"),
         "params_m": params / 1e6 if params is not None else None,

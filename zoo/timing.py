@@ -1,22 +1,27 @@
-"""The speed protocol around the accuracy pass: untimed warm-up calls, batch-1 latency samples topped up within a
-budget, and batched throughput. The runner calls it; a failure here is the model's, and the runner records it."""
+"""The speed protocol around the accuracy pass: untimed warm-up calls, batch-1 latency samples topped up until the
+median is known precisely enough (or a cap or budget is reached), and batched throughput. The runner calls it; a
+failure here is the model's, and the runner records it."""
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo.data import Dataset
-from zoo.metrics.speed import speed_record
+from zoo.metrics.speed import is_precise, speed_record
 from zoo.model import Model, StageTimes
 
 if TYPE_CHECKING:
     from zoo.runner import Report, Settings
 
-MIN_TIMED_CALLS = 5
+MIN_TIMED_CALLS = 6
+"""The fewest batch-1 calls timed: 6 is the smallest sample with a distribution-free 95% interval of the median."""
+
+Clock = Callable[[], float]
 
 
 def warm_up(model: Model, first: np.ndarray, settings: Settings, report: Report) -> int:
@@ -32,46 +37,74 @@ def warm_up(model: Model, first: np.ndarray, settings: Settings, report: Report)
 
 
 def time_speed(
-    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, warmup_calls: int
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    latency: list[StageTimes],
+    report: Report,
+    warmup_calls: int,
+    clock: Clock = time.perf_counter,
 ) -> tuple[dict[str, Any], str | None]:
-    """Top the batch-1 latency samples up to ``iters`` calls, then time batched calls for throughput.
+    """Top the batch-1 latency samples up until the median is precise (`top_up`), then time batched calls for
+    throughput (`time_batches`). Returns the speed record, and why batched calls were skipped (None when they were
+    not). ``clock`` measures the budgets (a test passes a fake one)."""
+    stop = top_up(model, dataset, settings, latency, report, clock)
+    batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, clock)
+    record = speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision)
+    record["latency_stop"] = stop
+    record["stopped_by_budget"] = stop == "budget" or batches_cut
+    return record, skipped
 
-    A slow model stops topping up (and stops its batched calls) once ``speed_budget`` seconds have gone on each,
-    after at least ``MIN_TIMED_CALLS`` latency samples and one timed batch; the counts are recorded. Batched calls
-    are skipped when one batch would take longer than the whole budget. Returns the speed record, and why batched
-    calls were skipped (None when they were not).
-    """
+
+def top_up(
+    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, clock: Clock
+) -> str:
+    """Time batch-1 calls (cycling the dataset's images) after the ones already in ``latency``, checking after each
+    whether the 95% interval of the median latency is within ``speed_precision`` of the median. Stops at the first
+    of: precise enough ("precision"), ``iters`` samples ("iters"), or ``speed_budget`` seconds spent topping up
+    ("budget"); never before ``MIN_TIMED_CALLS`` samples, which an interval needs. Returns why it stopped."""
+    cap = max(settings.iters, MIN_TIMED_CALLS)
     cycle = itertools.cycle(dataset.images)
-    budget_hit, skipped = False, None
-    deadline = time.perf_counter() + settings.speed_budget
-    while len(latency) < settings.iters:
-        if len(latency) >= MIN_TIMED_CALLS and time.perf_counter() > deadline:
-            budget_hit = True
-            break
+    deadline = clock() + settings.speed_budget
+    while True:
+        if len(latency) >= MIN_TIMED_CALLS:
+            if is_precise(latency, settings.speed_precision):
+                return "precision"
+            if len(latency) >= cap:
+                return "iters"
+            if clock() > deadline:
+                return "budget"
         latency.append(model.predict([next(cycle).load()]).times)
-        report("timing", len(latency), settings.iters)
-    batched: list[StageTimes] = []
+        report("timing", len(latency), cap)
+
+
+def time_batches(
+    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, clock: Clock
+) -> tuple[list[StageTimes], str | None, bool]:
+    """Up to ``batch_calls`` timed calls of ``batch`` images, after one untimed one, within ``speed_budget`` seconds
+    (at least one is timed); skipped when one batch would take longer than the whole budget, judging by the batch-1
+    median. Returns the timed calls, why they were skipped (or None), and whether the budget cut them short."""
+    if settings.batch <= 1 or settings.batch_calls <= 0:
+        return [], None, False
     one_batch = float(np.median([sample.total for sample in latency])) * settings.batch
-    if settings.batch > 1 and settings.batch_calls > 0 and one_batch > settings.speed_budget:
+    if one_batch > settings.speed_budget:
         skipped = (
             f"skipped: one batch of {settings.batch} would take about {one_batch:.0f} s, over --speed-budget "
             f"{settings.speed_budget:g} s"
         )
-    elif settings.batch > 1 and settings.batch_calls > 0:
-        batch_cycle = itertools.cycle(dataset.images)
+        return [], skipped, False
+    batch_cycle = itertools.cycle(dataset.images)
 
-        def batch() -> list[np.ndarray]:
-            return [next(batch_cycle).load() for _ in range(settings.batch)]
+    def batch() -> list[np.ndarray]:
+        return [next(batch_cycle).load() for _ in range(settings.batch)]
 
-        model.predict(batch())
-        report("batch timing", 0, settings.batch_calls)
-        deadline = time.perf_counter() + settings.speed_budget
-        while len(batched) < settings.batch_calls:
-            if batched and time.perf_counter() > deadline:
-                budget_hit = True
-                break
-            batched.append(model.predict(batch()).times)
-            report("batch timing", len(batched), settings.batch_calls)
-    record = speed_record(latency, batched, settings.batch, warmup_calls)
-    record["stopped_by_budget"] = budget_hit
-    return record, skipped
+    model.predict(batch())
+    report("batch timing", 0, settings.batch_calls)
+    batched: list[StageTimes] = []
+    deadline = clock() + settings.speed_budget
+    while len(batched) < settings.batch_calls:
+        if batched and clock() > deadline:
+            return batched, None, True
+        batched.append(model.predict(batch()).times)
+        report("batch timing", len(batched), settings.batch_calls)
+    return batched, None, False

@@ -83,7 +83,15 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 def _protocol_options(run: argparse.ArgumentParser) -> None:
     """What is timed and scored, and how."""
     run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
-    run.add_argument("--iters", type=int, default=30, metavar="N", help="at least N timed batch-1 calls (default 30)")
+    run.add_argument("--iters", type=int, default=200, metavar="N", help="at most N timed batch-1 calls (default 200)")
+    run.add_argument(
+        "--speed-precision",
+        type=float,
+        default=0.05,
+        metavar="SHARE",
+        help="time batch-1 calls until the 95%% interval of the median latency is within ± this share of it "
+        "(default 0.05; every image is timed, and at least 6 calls)",
+    )
     run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
     run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
     run.add_argument(
@@ -91,7 +99,7 @@ def _protocol_options(run: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="a slow model stops extra timing calls after this long (default 60; at least 5 calls are timed)",
+        help="a slow model stops extra timing calls after this long (default 60; at least 6 calls are timed)",
     )
     run.add_argument(
         "--iou-conf",
@@ -149,6 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=device,
         warmup=args.warmup,
         iters=args.iters,
+        speed_precision=args.speed_precision,
         batch=args.batch,
         batch_calls=args.batch_calls,
         speed_budget=args.speed_budget,
@@ -347,6 +356,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         "warmup": 0,
         "batch_calls": 0,
         "speed_budget": 0,
+        "speed_precision": 0,
         "iters": 1,
         "batch": 1,
         "timeout": 0,

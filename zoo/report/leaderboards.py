@@ -22,6 +22,7 @@ class Column:
     absent: str = "not measured"  # the explanation when none of them does
     note: str | None = None  # the leaderboard row's key of a note shown over the value; the value is flagged when
     # the note says so ("gap over ...")
+    annotate: Callable[[Series], tuple[str, bool]] | None = None  # or: the note over the value, and whether to flag
 
 
 @dataclass
@@ -145,8 +146,47 @@ DETECTION_COLUMNS = [
         note="reproduction",
     ),
 ]
+
+
+def interval_note(series: Series) -> tuple[str, bool]:
+    """The 95% interval of the median latency in milliseconds, shown over its half-width; flagged, with the reason,
+    when it stayed wider than the run's --speed-precision."""
+    speed = series.result.get("speed") or {}
+    interval, halfwidth, calls = speed.get("median_ci_ms"), speed.get("ci_halfwidth"), speed.get("timed_calls")
+    if not interval or fmt.is_missing(halfwidth):
+        return "", False
+    span = f"{fmt.ms(interval[0])}–{fmt.ms(interval[1])} ms"
+    if speed.get("precise", True):
+        return f"95% interval of the median: {span}, from {calls} timed calls", False
+    why = {
+        "budget": f"the budget ran out after {calls} calls",
+        "iters": f"the --iters cap was reached after {calls} calls",
+    }.get(speed.get("latency_stop"), f"after {calls} calls")
+    return f"the 95% interval of the median stayed {plus_minus(halfwidth)}: {why} ({span})", True
+
+
+def plus_minus(share: float) -> str:
+    """A half-width as a share of the median, in percent: ±2.4%, ±12%."""
+    if fmt.is_missing(share):
+        return fmt.DASH
+    percent = 100 * float(share)
+    return f"±{percent:.1f}%" if percent < 9.95 else f"±{percent:.0f}%"
+
+
+FORMATS = {**fmt.FORMATS, "plusminus": plus_minus}
 SPEED_COLUMNS = [
     Column("latency_ms_p50", "p50 ms", "median latency per image, batch 1", "ms", better="low", missing=("speed",)),
+    Column(
+        "latency_ci_halfwidth",
+        "p50 ±",
+        "half-width of the 95% confidence interval of the median latency, as a share of it (hover for the "
+        "interval); flagged when it stayed wider than --speed-precision",
+        "plusminus",
+        better=None,
+        missing=("speed",),
+        absent="no interval recorded (a run from before zoo measured one)",
+        annotate=interval_note,
+    ),
     Column("latency_ms_p95", "p95 ms", "95th percentile latency per image", "ms", better="low", missing=("speed",)),
     Column("preprocess_ms_p50", "pre ms", "median preprocess time", "ms", better=None, missing=("speed",)),
     Column("inference_ms_p50", "infer ms", "median inference (forward) time", "ms", better=None, missing=("speed",)),
@@ -287,8 +327,10 @@ def _table(key: str, title: str, intro: str, columns: list[Column], series: list
                 continue
             bar = max(0.0, min(100.0, value * 100)) if column.bar else None
             note = str(s.row.get(column.note) or "") if column.note else ""
-            cell = Cell(fmt.FORMATS[column.format](value), repr(value), bar=bar, note=note)
-            cell.flag = note.startswith("gap over")
+            flag = note.startswith("gap over")
+            if column.annotate is not None:
+                note, flag = column.annotate(s)
+            cell = Cell(FORMATS[column.format](value), repr(value), bar=bar, note=note, flag=flag)
             cells.append(cell)
         rows.append(TableRow(s, cells))
     for n, column in enumerate(columns):
