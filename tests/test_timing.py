@@ -173,7 +173,11 @@ def test_a_run_records_the_interval_and_the_leaderboard_and_report_show_it(tmp_p
         assert row["latency_ms_ci_low"] == pytest.approx(low, rel=1e-5)
         assert row["latency_ms_ci_high"] == pytest.approx(high, rel=1e-5)
         assert bool(row["speed_precise"]) == speed["precise"]
-    assert "p50 ±" in (tmp_path / "index.html").read_text()
+        assert row["load_s"] == pytest.approx(model["load_s"], rel=1e-5), "cold start, part 1"
+        assert row["first_call_ms"] == pytest.approx(model["first_call_s"] * 1000, rel=1e-5), "cold start, part 2"
+    page = (tmp_path / "index.html").read_text()
+    assert "p50 ±" in page and "1st call ms" in page and "first call after loading" in page
+    assert "(95% interval " in page, "the model's details give the interval and why timing stopped"
 
 
 def test_a_negative_precision_is_a_user_error(tmp_path):

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -265,18 +265,11 @@ def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[
 
 
 def _warm_up(model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report) -> int:
-    """The first call after loading, timed on its own (the cold start a CLI or serverless user waits for), then the
-    rest of the untimed warm-up calls; returns how many calls were made."""
     try:
-        started = time.perf_counter()
-        model.predict([first])
-        result["first_call_s"] = time.perf_counter() - started
-        report("warm-up", 1, max(settings.warmup, 1))
-        if result["first_call_s"] > settings.speed_budget:  # minutes per image: warm after one call
-            return 1
-        return 1 + timing.warm_up(model, first, replace(settings, warmup=max(settings.warmup - 1, 0)), report)
+        calls, result["first_call_s"] = timing.warm_up(model, first, settings, report)
     except Exception as error:
         raise _fail(result, "predict", error) from error
+    return calls
 
 
 def _time_speed(

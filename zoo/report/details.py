@@ -83,11 +83,14 @@ def _facts(s: Series) -> list[Fact]:
                 "timing",
                 f"{speed.get('warmup_calls', '?')} warm-up calls, {speed.get('timed_calls', '?')} timed at batch 1"
                 + (f", {speed['batch_calls']} at batch {speed.get('batch_size')}" if speed.get("batch_calls") else "")
-                + (" (stopped by the speed budget)" if speed.get("stopped_by_budget") else ""),
+                + (" (stopped by the speed budget)" if speed.get("stopped_by_budget") else "")
+                + _interval(speed),
             )
         )
     if r.get("load_s") is not None:
         facts.append(Fact("load time", f"{fmt.significant(r['load_s'])} s"))
+    if r.get("first_call_s") is not None:
+        facts.append(Fact("first call after loading", f"{fmt.ms(r['first_call_s'] * 1000)} ms"))
     for what, why in (r.get("missing") or {}).items():
         facts.append(Fact(f"no {what}", str(why)))
     if r.get("notes"):
@@ -128,6 +131,17 @@ def _label_facts(labels: dict[str, Any]) -> list[Fact]:
     if labels.get("predictions") is not None:
         facts.append(Fact("predictions", fmt.whole(labels["predictions"])))
     return facts
+
+
+def _interval(speed: dict[str, Any]) -> str:
+    """The 95% interval of the median latency and why timing stopped, for the timing fact."""
+    interval, halfwidth = speed.get("median_ci_ms"), speed.get("ci_halfwidth")
+    if not interval or halfwidth is None:
+        return ""
+    low, high = (fmt.ms(value) for value in interval)
+    why = {"precision": "precise enough", "iters": "--iters reached", "budget": "budget spent"}
+    stop = why.get(speed.get("latency_stop"), speed.get("latency_stop") or "")
+    return f"; median ±{100 * halfwidth:.1f}% (95% interval {low}–{high} ms){f', stopped: {stop}' if stop else ''}"
 
 
 def _published_facts(number: dict[str, Any] | None, check: dict[str, Any] | None) -> list[Fact]:

@@ -201,6 +201,22 @@ SPEED_COLUMNS = [
         missing=("speed",),
         absent="no batched calls timed",
     ),
+    Column(
+        "load_s",
+        "load s",
+        "cold start, part 1: loading the weights onto the device",
+        "sig",
+        better="low",
+        absent="not loaded",
+    ),
+    Column(
+        "first_call_ms",
+        "1st call ms",
+        "cold start, part 2: the first call after loading (lazy initialisation the timed calls no longer pay)",
+        "ms",
+        better="low",
+        absent="no call made",
+    ),
     Column("params_m", "params M", "parameters, millions", "one", better=None, absent="the plugin reports no count"),
     Column("gflops", "GFLOPs", "one forward pass on the first image", "one", better=None, missing=("gflops",)),
     Column(
