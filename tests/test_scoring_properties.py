@@ -20,10 +20,9 @@ from tests.conftest import SMALL_SHAPES
 from tests.test_run import FAST, run_zoo
 from zoo.data import Category, Dataset, ImageRecord
 from zoo.detections import check_detections
-from zoo.metrics.coco import SUMMARY, coco_metrics
+from zoo.metrics.coco import SUMMARY, coco_metrics, results_records
 from zoo.metrics.localization import ImagePredictions, localization
 from zoo.runfolder import read_results
-from zoo.runner import _coco_records
 
 SCENARIOS = 240
 CATEGORY_IDS = [1, 3, 7, 12, 44, 90]  # non-contiguous, as COCO's are
@@ -161,7 +160,7 @@ def _scenario(seed: int):
             ((xyxy[:, 2] == xyxy[:, 0]) | (xyxy[:, 3] == xyxy[:, 1])).sum()
         )
         per_image[image.id] = ImagePredictions(image.id, checked.xyxy, checked.scores, category_ids)
-        records += _coco_records(image.id, checked, category_ids, zoo.Model())
+        records += results_records(image.id, checked, category_ids, zoo.Model().labels)
         for (x1, y1, x2, y2), score, category in zip(xyxy, scores, category_ids):
             box = [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
             raw.append({"image_id": image.id, "category_id": int(category), "bbox": box, "score": float(score)})

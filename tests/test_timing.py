@@ -183,3 +183,30 @@ def test_a_run_records_the_interval_and_the_leaderboard_and_report_show_it(tmp_p
 def test_a_negative_precision_is_a_user_error(tmp_path):
     code, _, stderr = run_zoo("run", "--speed-precision", "-0.1", "--out", str(tmp_path / "o"))
     assert code == 2 and "--speed-precision -0.1: give 0 or more" in stderr
+
+
+def test_the_first_call_at_a_new_image_size_warms_that_size_and_is_not_a_sample():
+    """A model that is slow the first time it sees an input size (kernels picked, buffers grown): that call is a
+    warm-up for the size, so the samples, and p95, describe the model."""
+    clock = Clock()
+
+    class SlowAtNewSizes:
+        def __init__(self) -> None:
+            self.seen: set[tuple[int, ...]] = set()
+
+        def predict(self, images):
+            seconds = 0.010 if images[0].shape in self.seen else 1.0
+            self.seen.add(images[0].shape)
+            clock.now += seconds
+            return SimpleNamespace(times=StageTimes(0.0, seconds, 0.0))
+
+    def image(height: int, width: int) -> SimpleNamespace:
+        return SimpleNamespace(width=width, height=height, load=lambda: np.zeros((height, width, 3), np.uint8))
+
+    dataset = SimpleNamespace(images=[image(4, 4), image(6, 8), image(4, 4), image(9, 5)])
+    model = SlowAtNewSizes()
+    model.predict([dataset.images[0].load()])  # the warm-up, at the first image's size
+    settings = Settings(batch=1, iters=200, speed_budget=60.0, speed_precision=0.05)
+    record, _ = time_speed(model, dataset, settings, [], lambda *_: None, 1, clock=clock, sizes={(4, 4)})
+    assert record["latency_ms"]["total"]["max"] == pytest.approx(10.0), "no first call at a new size among them"
+    assert record["timed_calls"] >= MIN_TIMED_CALLS

@@ -27,11 +27,10 @@ import numpy as np
 
 from zoo import fetch, reproduction, timing
 from zoo.data import Dataset
-from zoo.detections import Detections
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
-from zoo.metrics.coco import coco_metrics
+from zoo.metrics.coco import coco_metrics, label_name, results_records
 from zoo.metrics.localization import ImagePredictions, LocalizationResult, localization
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
@@ -92,12 +91,13 @@ def evaluate(
             first = dataset.images[0].load()
             warmup_calls = _warm_up(model, first, settings, result, report)  # the first call is the cold start
             _describe(model, first, result)
+            sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
-                _time_speed(model, dataset, settings, [], result, report, warmup_calls)
+                _time_speed(model, dataset, settings, [], result, report, warmup_calls, sizes)
             else:
-                latency = _predict_all(model, dataset, settings, run, report)
-                _time_speed(model, dataset, settings, latency, result, report, warmup_calls)
+                latency = _predict_all(model, dataset, settings, run, report, sizes)
+                _time_speed(model, dataset, settings, latency, result, report, warmup_calls, sizes)
         result["published"] = reproduction.published(entry, weights, result)
         result["reproduction"] = reproduction.check(result, dataset)
     except _Failed:
@@ -280,17 +280,23 @@ def _time_speed(
     result: dict[str, Any],
     report: Report,
     warmup_calls: int,
+    sizes: set[tuple[int, int]],
 ) -> None:
     try:
-        result["speed"], skipped = timing.time_speed(model, dataset, settings, latency, report, warmup_calls)
+        result["speed"], skipped = timing.time_speed(
+            model, dataset, settings, latency, report, warmup_calls, sizes=sizes
+        )
     except Exception as error:
         raise _fail(result, "timing", error) from error
     if skipped:
         result["missing"]["throughput_batch"] = skipped
 
 
-def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report) -> list[StageTimes]:
-    """Predict every image at batch 1, score the predictions, and return the timed calls."""
+def _predict_all(
+    model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report, sizes: set[tuple[int, int]]
+) -> list[StageTimes]:
+    """Predict every image at batch 1, score the predictions, and return the timed calls: every call but the first at
+    an image size not in ``sizes`` (a warm-up for that size; ``sizes`` grows)."""
     result = run.result
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
     result["labels"] = {
@@ -310,16 +316,18 @@ def _predict_all(model: Model, dataset: Dataset, settings: Settings, run: ModelR
             prediction = model.predict([image.load()])
             report("predicting", done, len(images))
             zero_size += prediction.zero_size
-            latency.append(prediction.times)
+            if (image.width, image.height) in sizes:
+                latency.append(prediction.times)
+            sizes.add((image.width, image.height))
             detections = prediction.detections[0]
             categories = (
                 label_map.apply(detections.labels) if model.labels is not None else (np.full(len(detections), NO_CLASS))
             )
             if model.labels is not None:
                 for label in detections.labels[categories == NO_CLASS]:
-                    dropped[_label_name(model, int(label))] += 1
+                    dropped[label_name(model.labels, int(label))] += 1
             per_image[image.id] = ImagePredictions(image.id, detections.xyxy, detections.scores, categories)
-            run.predictions += _coco_records(image.id, detections, categories, model)
+            run.predictions += results_records(image.id, detections, categories, model.labels)
     except Exception as error:
         raise _fail(result, "predict", error) from error
     result["labels"]["predictions"] = len(run.predictions)
@@ -370,25 +378,3 @@ def _localization_record(value: LocalizationResult) -> dict[str, Any]:
         "localized": {f"{t:g}": share for t, share in value.localized.items()},
         "num_gt": value.num_gt,
     }
-
-
-def _coco_records(image_id: int, detections: Detections, categories: np.ndarray, model: Model) -> list[dict[str, Any]]:
-    """One image's predictions in COCO results format, at full precision (the float64 of what the model returned,
-    never rounded): ``image_id``, ``category_id`` (-1: no dataset category), ``bbox`` [x, y, w, h], ``score``;
-    and, for a model with a label space, zoo's one addition ``zoo_label``, the model's own label name (so named to
-    collide with no reader's own field: FiftyOne's ``label``, for one)."""
-    records = []
-    rows = zip(detections.xyxy.tolist(), detections.scores.tolist(), categories.tolist(), detections.labels.tolist())
-    for (x1, y1, x2, y2), score, category, label in rows:
-        box = [x1, y1, x2 - x1, y2 - y1]
-        record: dict[str, Any] = {"image_id": image_id, "category_id": int(category), "bbox": box, "score": score}
-        if model.labels is not None:
-            record["zoo_label"] = _label_name(model, label)
-        records.append(record)
-    return records
-
-
-def _label_name(model: Model, label: int) -> str:
-    if model.labels is None:
-        return ""
-    return str(model.labels[label]) if 0 <= label < len(model.labels) else f"<label {label} outside label space>"

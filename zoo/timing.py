@@ -49,11 +49,13 @@ def time_speed(
     report: Report,
     warmup_calls: int,
     clock: Clock = time.perf_counter,
+    sizes: set[tuple[int, int]] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Top the batch-1 latency samples up until the median is precise (`top_up`), then time batched calls for
     throughput (`time_batches`). Returns the speed record, and why batched calls were skipped (None when they were
-    not). ``clock`` measures the budgets (a test passes a fake one)."""
-    stop = top_up(model, dataset, settings, latency, report, clock)
+    not). ``clock`` measures the budgets (a test passes a fake one); ``sizes``: the image sizes the model has run
+    at already (its first call at any other size is not a sample)."""
+    stop = top_up(model, dataset, settings, latency, report, clock, sizes)
     batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, clock)
     record = speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision)
     record["latency_stop"] = stop
@@ -62,12 +64,20 @@ def time_speed(
 
 
 def top_up(
-    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, clock: Clock
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    latency: list[StageTimes],
+    report: Report,
+    clock: Clock,
+    sizes: set[tuple[int, int]] | None = None,
 ) -> str:
     """Time batch-1 calls (cycling the dataset's images) after the ones already in ``latency``, checking after each
     whether the 95% interval of the median latency is within ``speed_precision`` of the median. Stops at the first
     of: precise enough ("precision"), ``iters`` samples ("iters"), or ``speed_budget`` seconds spent topping up
-    ("budget"); never before ``MIN_TIMED_CALLS`` samples, which an interval needs. Returns why it stopped."""
+    ("budget"); never before ``MIN_TIMED_CALLS`` samples, which an interval needs. The first call at an image size
+    not in ``sizes`` (the sizes the model has already run at) is a warm-up for that size, not a sample: p95 then
+    describes the model, not a first call. Returns why it stopped."""
     cap = max(settings.iters, MIN_TIMED_CALLS)
     cycle = itertools.cycle(dataset.images)
     deadline = clock() + settings.speed_budget
@@ -79,8 +89,13 @@ def top_up(
                 return "iters"
             if clock() > deadline:
                 return "budget"
-        latency.append(model.predict([next(cycle).load()]).times)
-        report("timing", len(latency), cap)
+        image = next(cycle)
+        times = model.predict([image.load()]).times
+        if sizes is None or (image.width, image.height) in sizes:
+            latency.append(times)
+            report("timing", len(latency), cap)
+        else:
+            sizes.add((image.width, image.height))
 
 
 def time_batches(

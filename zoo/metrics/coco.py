@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from zoo.detections import Detections
 
 SUMMARY = (
     "map",
@@ -117,3 +120,27 @@ def _pr_curve(evaluator: Any) -> dict[str, list[float | None]]:
 
 def _value(value: float) -> float | None:
     return None if value < 0 else float(value)
+
+
+def results_records(
+    image_id: int, detections: Detections, categories: np.ndarray, labels: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """One image's predictions in COCO results format, at full precision (the float64 of what the model returned,
+    never rounded): ``image_id``, ``category_id`` (-1: no dataset category), ``bbox`` [x, y, w, h], ``score``;
+    and, for a model with a label space (``labels``), zoo's one addition ``zoo_label``, the model's own label name
+    (so named to collide with no reader's own field: FiftyOne's ``label``, for one)."""
+    records = []
+    rows = zip(detections.xyxy.tolist(), detections.scores.tolist(), categories.tolist(), detections.labels.tolist())
+    for (x1, y1, x2, y2), score, category, label in rows:
+        box = [x1, y1, x2 - x1, y2 - y1]
+        record: dict[str, Any] = {"image_id": image_id, "category_id": int(category), "bbox": box, "score": score}
+        if labels is not None:
+            record["zoo_label"] = label_name(labels, label)
+        records.append(record)
+    return records
+
+
+def label_name(labels: Sequence[str] | None, label: int) -> str:
+    if labels is None:
+        return ""
+    return str(labels[label]) if 0 <= label < len(labels) else f"<label {label} outside label space>"
