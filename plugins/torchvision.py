@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 import zoo
-from zoo.torchvision_support import TorchvisionWeights, input_size, set_input_size
+from zoo.torchvision_support import TorchvisionWeights, input_size, set_input_size, set_score_thresh
 
 # builder name -> (family, the builder's argument that keeps every score: zoo scores at confidence 0)
 BUILDERS = {
@@ -55,6 +55,12 @@ class TorchvisionDetector(zoo.Model):
         if self.imgsz is not None:
             set_input_size(loaded.module.transform, self.imgsz)
         self.module = loaded.module.eval().to(device)
+
+    def set_score_threshold(self, conf: float) -> bool:
+        """torchvision's own threshold, the one the builder's argument set to 0 for accuracy: Faster R-CNN's
+        ``roi_heads.score_thresh``, SSD's, RetinaNet's and FCOS's ``score_thresh``, applied before their NMS."""
+        set_score_thresh(self.module, conf)
+        return True
 
     def info(self) -> zoo.ModelInfo:
         return zoo.ModelInfo(

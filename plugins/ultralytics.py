@@ -275,6 +275,13 @@ class UltralyticsDetector(zoo.Model):
             "ULTRALYTICS_SAFE_LOAD=0 to unpickle it in full"
         )
 
+    def set_score_threshold(self, conf: float) -> bool:
+        """The predictor's ``args.conf``, what ``model.predict(conf=...)`` sets: YOLO's NMS drops the boxes under it
+        before sorting them, RT-DETR's postprocess filters by it; ``iou`` and ``max_det`` stay as for accuracy (never
+        under ``CONF``)."""
+        self.predictor.args.conf = max(float(conf), CONF)
+        return True
+
     def info(self) -> zoo.ModelInfo:
         import ultralytics
 

@@ -100,3 +100,40 @@ class PeakMemory:
         if device_peak is not None:
             record["device_peak_mb"] = device_peak
         return record
+
+
+PEAK_SIZE = 2048  # the side of the square float32 matrices the peak is measured with
+
+
+def measure_peak_gflops(device: str, seconds: float = 1.0) -> tuple[float, str]:
+    """The device's float32 arithmetic peak as this process gets it: ``PEAK_SIZE``² matrix products, one untimed
+    (warm-up), then repeated until ``seconds`` have gone (at least two), with torch's thread count as it is set and
+    the device synchronised before the clock stops. Returns GFLOP/s and how they were measured, in words."""
+    import time
+
+    import torch
+
+    n = PEAK_SIZE
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator).to(device)
+    b = torch.randn(n, n, generator=generator).to(device)
+    out = torch.empty(n, n, device=device)
+    torch.matmul(a, b, out=out)  # warm-up: the library picks its kernel, the device wakes
+    synchronize(device)
+    chunk = 1 if device == "cpu" else 20  # calls between synchronisations: a GPU product takes well under 1 ms
+    reps, start = 0, time.perf_counter()
+    while True:
+        for _ in range(chunk):
+            torch.matmul(a, b, out=out)
+        synchronize(device)
+        reps += chunk
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and reps >= 2:
+            break
+    gflops = 2 * n**3 * reps / elapsed / 1e9
+    if device.startswith("cuda"):
+        where = f"{device}, TF32 {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}"
+    else:
+        threads = torch.get_num_threads()
+        where = f"{device}, torch {threads} thread{'s' if threads != 1 else ''}"
+    return gflops, f"float32 matmul {n}², {reps} reps in {elapsed:.2f} s, {where}"

@@ -39,8 +39,11 @@ COLUMNS = (
     "load_s",
     "first_call_ms",
     "batch_size",
+    "speed_conf",
     "params_m",
     "gflops",
+    "gflops_per_s",
+    "peak_share",
     "input_size",
     "memory_mb",
     "published_map",
@@ -60,8 +63,8 @@ def _get(record: dict[str, Any], *path: str) -> Any:
     return record
 
 
-def row(result: dict[str, Any]) -> dict[str, Any]:
-    """One model's leaderboard row."""
+def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One model's leaderboard row; ``hardware``, the run context's, gives the device's peak GFLOP/s."""
     accuracy, speed, info = result.get("accuracy", {}), result.get("speed", {}), result.get("info", {})
     params = info.get("num_params")
     interval = speed.get("median_ci_ms")  # the 95% interval of the median latency, [low, high]
@@ -102,8 +105,11 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "load_s": result.get("load_s"),
         "first_call_ms": result["first_call_s"] * 1000 if result.get("first_call_s") is not None else None,
         "batch_size": speed.get("batch_size"),
+        "speed_conf": speed_conf(speed),
         "params_m": params / 1e6 if params is not None else None,
         "gflops": info.get("gflops"),
+        "gflops_per_s": gflops_per_s(result),
+        "peak_share": peak_share(gflops_per_s(result), hardware),
         "input_size": info.get("input_size"),
         "published_map": (result.get("published") or {}).get("box_ap", info.get("published_map")),
         "ap_gap": _get(result, "reproduction", "gap"),
@@ -113,6 +119,31 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "weights": result.get("weights"),
         "reason": "; ".join(reasons),
     }
+
+
+def speed_conf(speed: dict[str, Any]) -> float | None:
+    """The score threshold the row was timed at: ``--speed-conf`` where the model applied it, 0 where it has none
+    (timed at the accuracy setting); None where no setting is recorded."""
+    setting = speed.get("setting")
+    if not setting:
+        return None
+    return setting["conf"] if setting.get("applied") else 0
+
+
+def gflops_per_s(result: dict[str, Any]) -> float | None:
+    """The arithmetic rate the model achieved: GFLOPs of one forward pass over its median inference time; None
+    without both. An estimate when image sizes vary (the GFLOPs are the first image's, or the plugin's own)."""
+    gflops = _get(result, "info", "gflops")
+    inference_ms = _get(result, "speed", "latency_ms", "inference", "median")
+    if gflops is None or not inference_ms or inference_ms <= 0:
+        return None
+    return gflops / (inference_ms / 1000)
+
+
+def peak_share(rate: float | None, hardware: dict[str, Any] | None) -> float | None:
+    """``rate`` as a share (0..1) of the device's measured float32 peak (``hardware.peak_gflops``); None without."""
+    peak = (hardware or {}).get("peak_gflops")
+    return rate / peak if rate is not None and peak else None
 
 
 def reproduction_note(check: dict[str, Any] | None) -> str:
@@ -149,7 +180,8 @@ def sort_key(item: dict[str, Any]) -> tuple:
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted((row(result) for result in results["models"]), key=sort_key)
+    hardware = (results.get("context") or {}).get("hardware")
+    return sorted((row(result, hardware) for result in results["models"]), key=sort_key)
 
 
 def frame(results: dict[str, Any]) -> pd.DataFrame:

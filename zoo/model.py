@@ -144,6 +144,16 @@ class Model:
         names: a user's own file (``--weights ID=PATH``) or ``untrained`` needs nothing fetched."""
         return []
 
+    def set_score_threshold(self, conf: float) -> bool:
+        """Apply the score threshold ``conf`` (0..1) through the library's own mechanism, keeping the NMS and the
+        maximum detections used for accuracy; return True once it is applied, False when the model has none to set.
+
+        zoo calls it after the accuracy pass, before it times the model at the deployment setting (``zoo run
+        --speed-conf``, default 0.25): the predictions made then are never scored. Apply it where the library applies
+        its threshold (before decoding and NMS), so the work it saves is really saved. Default: False, and the model
+        is timed as it was for accuracy."""
+        return False
+
     # -- what zoo provides ---------------------------------------------------------------------------------------
 
     def predict(self, images: list[np.ndarray]) -> Prediction:

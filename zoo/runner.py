@@ -1,11 +1,14 @@
 """Running one model over the shared dataset: load, predict every image, score, time — the same way for all.
 
 The protocol, recorded with every result:
-- predictions at batch 1 and confidence 0 (the lowest threshold each library allows), on every image of the
-  dataset, after ``warmup`` untimed calls (fewer if they take longer than ``speed_budget``);
-- latency from those same timed batch-1 calls, topped up by cycling the images until the 95% interval of the
-  median latency is within ``speed_precision`` of the median (at least 6 calls, at most ``iters``, or until
-  ``speed_budget`` seconds have gone on topping up);
+- the cold start: load time, and the first call after loading; then ``warmup`` untimed calls (fewer if they take
+  longer than ``speed_budget``);
+- predictions at batch 1 and confidence 0 (the lowest threshold each library allows), on every image;
+- latency at the deployment setting: the model applies ``speed_conf`` through its library's own threshold
+  (``Model.set_score_threshold``; with 0, or a model that cannot, the accuracy pass's calls are samples too), then
+  batch-1 calls cycle the images until the 95% interval of the median latency is within ``speed_precision`` of the
+  median (at least 6 calls, at most ``iters``, or until ``speed_budget`` seconds have gone); the first call at an
+  image size not seen before is that size's warm-up, not a sample;
 - throughput at ``batch`` images per call over ``batch_calls`` timed calls (within the same budget), after one
   untimed one; skipped when one batch would take longer than the whole budget;
 - COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
@@ -58,6 +61,7 @@ class Settings:
     batch: int = 8
     batch_calls: int = 3
     speed_budget: float = 60.0  # seconds a slow model may spend on top-up latency calls, and again on batches
+    speed_conf: float = 0.25  # score threshold the model is timed at (after accuracy); 0: the accuracy setting
     iou_conf: float = 0.5
     iou_thresholds: tuple[float, ...] = (0.5, 0.75)
     untrained_speed: bool = True

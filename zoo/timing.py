@@ -54,13 +54,32 @@ def time_speed(
     """Top the batch-1 latency samples up until the median is precise (`top_up`), then time batched calls for
     throughput (`time_batches`). Returns the speed record, and why batched calls were skipped (None when they were
     not). ``clock`` measures the budgets (a test passes a fake one); ``sizes``: the image sizes the model has run
-    at already (its first call at any other size is not a sample)."""
+    at already (its first call at any other size is not a sample).
+
+    First the model is asked to apply ``speed_conf`` (`Model.set_score_threshold`; 0: the accuracy setting, kept);
+    where it does, the samples of the accuracy pass (at the accuracy setting) are dropped and latency comes from
+    top-up calls alone. What was timed is recorded as ``setting``. Nothing predicted here is scored."""
+    setting = speed_setting(model, settings.speed_conf)
+    if setting["conf"] and setting["applied"]:
+        latency.clear()
     stop = top_up(model, dataset, settings, latency, report, clock, sizes)
     batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, clock)
     record = speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision)
+    record["setting"] = setting
     record["latency_stop"] = stop
     record["stopped_by_budget"] = stop == "budget" or batches_cut
     return record, skipped
+
+
+def speed_setting(model: Model, conf: float) -> dict[str, Any]:
+    """Ask the model to apply the score threshold ``conf`` for timing (0: none asked, the accuracy setting), and say
+    what it is timed at: ``{"conf", "applied"}``, with ``"why"`` where the model has no threshold to set."""
+    if not conf:
+        return {"conf": 0, "applied": True}
+    setter = getattr(model, "set_score_threshold", None)  # a stand-in model (a test's) may have none
+    if setter is not None and setter(conf):
+        return {"conf": conf, "applied": True}
+    return {"conf": conf, "applied": False, "why": "the model has no score threshold (timed as for accuracy)"}
 
 
 def top_up(

@@ -163,3 +163,13 @@ def input_size(transform: Any) -> str:
     if getattr(transform, "fixed_size", None):
         return "x".join(str(s) for s in transform.fixed_size)
     return f"shorter side {transform.min_size[0]}, longer ≤ {transform.max_size}"
+
+
+def set_score_thresh(module: Any, conf: float) -> None:
+    """The score threshold of a torchvision detection model, where its post-processing applies it (before NMS, with
+    its NMS and detections per image unchanged): ``roi_heads.score_thresh`` for Faster R-CNN, ``score_thresh`` for
+    SSD, RetinaNet and FCOS."""
+    holder = getattr(module, "roi_heads", None) or module
+    if not hasattr(holder, "score_thresh"):
+        raise AttributeError(f"{type(module).__name__} has no score_thresh to set")
+    holder.score_thresh = float(conf)

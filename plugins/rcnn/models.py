@@ -83,6 +83,12 @@ class _ProposalDetector(zoo.Model):
     def _configure(self) -> None:
         """Model-specific setup once the module is loaded."""
 
+    def set_score_threshold(self, conf: float) -> bool:
+        """The threshold of torchvision's ``RoIHeads.postprocess_detections``, which both models' forward ends
+        with (before its per-class NMS): ``SCORE_THRESH`` for accuracy."""
+        self.module.roi_heads.score_thresh = float(conf)
+        return True
+
     def _settings(self) -> dict[str, Any]:
         heads = self.module.roi_heads
         return {

@@ -77,6 +77,7 @@ class TransformersDetector(zoo.Model):
         self.identity: str | None = None
         self.official = False  # the official checkpoint loaded: the weights registry.yaml's published AP is for
         self.load_report: dict[str, list[str]] = {}
+        self.threshold = 0.0  # post-processing's score threshold: 0 for accuracy (`set_score_threshold` for speed)
 
     # -- where the weights are --------------------------------------------------------------------------------------
 
@@ -299,6 +300,11 @@ class TransformersDetector(zoo.Model):
             settings=settings,
         )
 
+    def set_score_threshold(self, conf: float) -> bool:
+        """The ``threshold`` the image processor's ``post_process_object_detection`` applies (``top_k`` unchanged)."""
+        self.threshold = float(conf)
+        return True
+
     # -- the three steps --------------------------------------------------------------------------------------------
 
     def preprocess(self, images: list[np.ndarray]):
@@ -313,7 +319,7 @@ class TransformersDetector(zoo.Model):
     def postprocess(self, outputs, images: list[np.ndarray]) -> list[zoo.Detections]:
         sizes = [tuple(image.shape[:2]) for image in images]
         results = self.processor.post_process_object_detection(
-            outputs, threshold=0.0, target_sizes=sizes, **self._post_options()
+            outputs, threshold=self.threshold, target_sizes=sizes, **self._post_options()
         )
         return [
             zoo.Detections(

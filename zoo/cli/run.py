@@ -90,7 +90,7 @@ def _protocol_options(run: argparse.ArgumentParser) -> None:
         default=0.05,
         metavar="SHARE",
         help="time batch-1 calls until the 95%% interval of the median latency is within ± this share of it "
-        "(default 0.05; every image is timed, and at least 6 calls)",
+        "(default 0.05; at least 6 calls, and with --speed-conf 0 every image is timed)",
     )
     run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
     run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
@@ -100,6 +100,14 @@ def _protocol_options(run: argparse.ArgumentParser) -> None:
         default=60.0,
         metavar="SECONDS",
         help="a slow model stops extra timing calls after this long (default 60; at least 6 calls are timed)",
+    )
+    run.add_argument(
+        "--speed-conf",
+        type=float,
+        default=0.25,
+        metavar="SCORE",
+        help="time each model at this score threshold, applied through its library's own mechanism after the "
+        "accuracy pass (default 0.25; 0: time at the accuracy setting; accuracy always uses every prediction)",
     )
     run.add_argument(
         "--iou-conf",
@@ -161,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch=args.batch,
         batch_calls=args.batch_calls,
         speed_budget=args.speed_budget,
+        speed_conf=args.speed_conf,
         iou_conf=args.iou_conf,
         untrained_speed=args.untrained_speed,
         weights=weights,
@@ -252,6 +261,24 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
         import torch  # applies it too, and a model sees it as Model.threads)
 
         torch.set_num_threads(settings.threads)
+    hardware = run_context.hardware(device)
+    # the device's float32 peak, the yardstick of every model's GFLOP/s: measured once per run with the run's
+    # threads; a resumed run keeps the peak its earlier models were compared with (on the same machine)
+    earlier: dict = {}
+    if args.out and (Path(args.out) / "results.json").is_file():
+        from zoo.runfolder import read_results
+
+        with contextlib.suppress(ZooError):
+            earlier = (read_results(Path(args.out)).get("context") or {}).get("hardware") or {}
+    if earlier.get("peak_gflops") and {k: v for k, v in earlier.items() if not k.startswith("peak_")} == hardware:
+        hardware["peak_gflops"], hardware["peak_method"] = earlier["peak_gflops"], earlier.get("peak_method")
+    else:
+        try:
+            from zoo.device import measure_peak_gflops
+
+            hardware["peak_gflops"], hardware["peak_method"] = measure_peak_gflops(device)
+        except Exception as error:  # a device that cannot run the product (out of memory) still runs its models
+            hardware["peak_gflops"], hardware["peak_method"] = None, f"not measured: {type(error).__name__}: {error}"
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": run_context.command_line(),
@@ -270,7 +297,7 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
             "weights_dir": str(config.weights_dir()) if config.weights_dir() else None,
             "mirror": config.mirror(),
         },
-        "hardware": run_context.hardware(device),
+        "hardware": hardware,
         "versions": run_context.versions(),
         "dataset": dataset.describe(),
         "plugin_problems": [str(problem) for problem in plugins.problems],
@@ -372,6 +399,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise ZooError(f"--{name.replace('_', '-')} {value}: give {low}{unit} or more")
     if not 0.0 <= args.iou_conf <= 1.0:
         raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
+    if not 0.0 <= args.speed_conf <= 1.0:
+        raise ZooError(f"--speed-conf {args.speed_conf}: give a score between 0 and 1")
 
 
 def _default_memory_limit() -> float:

@@ -234,13 +234,23 @@ def run_files(runs: list[Run]) -> list[Fact]:
 # ---------------------------------------------------------------------------------------------------- context
 
 
+def _machine(hardware: dict[str, Any]) -> dict[str, Any]:
+    """The machine, its measured peak in one row: GFLOP/s and how they were measured (or why they were not)."""
+    if not isinstance(hardware, dict) or "peak_gflops" not in hardware:
+        return hardware
+    shown = {k: v for k, v in hardware.items() if k != "peak_method"}
+    peak, method = hardware["peak_gflops"], hardware.get("peak_method")
+    shown["peak_gflops"] = f"{fmt.significant(peak)} GFLOP/s ({method})" if peak is not None else method
+    return shown
+
+
 GROUPS: tuple[tuple[str, Callable[[dict[str, Any]], dict[str, Any]]], ...] = (
     (
         "Run",
         lambda c: {k: c.get(k) for k in ("started", "finished", "duration_s", "command", "zoo_commit") if k in c},
     ),
     ("Weights", lambda c: {"source": weights_source(c["weights_source"])} if "weights_source" in c else {}),
-    ("Machine", lambda c: c.get("hardware") or {}),
+    ("Machine", lambda c: _machine(c.get("hardware") or {})),
     ("Software", lambda c: c.get("versions") or {}),
     ("Dataset", lambda c: c.get("dataset") or {}),
     ("Settings", lambda c: c.get("settings") or {}),

@@ -23,6 +23,7 @@ class Column:
     note: str | None = None  # the leaderboard row's key of a note shown over the value; the value is flagged when
     # the note says so ("gap over ...")
     annotate: Callable[[Series], tuple[str, bool]] | None = None  # or: the note over the value, and whether to flag
+    mark: Callable[[Series], str] | None = None  # a marker after the value ("*"), which the table's intro explains
 
 
 @dataclass
@@ -165,6 +166,33 @@ def interval_note(series: Series) -> tuple[str, bool]:
     return f"the 95% interval of the median stayed {plus_minus(halfwidth)}: {why} ({span})", True
 
 
+def _setting(series: Series) -> dict:
+    return (series.result.get("speed") or {}).get("setting") or {}
+
+
+def setting_note(series: Series) -> str:
+    """Why a model was timed at the accuracy setting although the run asked for a threshold; "" otherwise."""
+    setting = _setting(series)
+    if setting.get("applied", True):
+        return ""
+    return f"timed at the accuracy setting, not at --speed-conf {setting['conf']:g}: {setting.get('why', '')}"
+
+
+def speed_intro(series: list[Series]) -> str:
+    """The Speed table's intro: which score threshold its numbers are for, and what a * marks."""
+    intro = "Per image at batch 1, after warm-up calls; the median split into preprocess, inference and postprocess."
+    confs = sorted({float(_setting(s)["conf"]) for s in series if _setting(s)})
+    if not confs:
+        return intro
+    if confs == [0.0]:
+        return f"{intro} At the accuracy setting (--speed-conf 0: confidence 0, or each library's lowest)."
+    asked = " or ".join(f"{c:g}" for c in confs)
+    text = f"{intro} At confidence {asked} (--speed-conf), each library's own threshold, after the accuracy pass"
+    if any(setting_note(s) for s in series):
+        text += "; rows marked * are timed at the accuracy setting: their model has no threshold to set"
+    return f"{text}."
+
+
 def plus_minus(share: float) -> str:
     """A half-width as a share of the median, in percent: ±2.4%, ±12%."""
     if fmt.is_missing(share):
@@ -173,9 +201,23 @@ def plus_minus(share: float) -> str:
     return f"±{percent:.1f}%" if percent < 9.95 else f"±{percent:.0f}%"
 
 
-FORMATS = {**fmt.FORMATS, "plusminus": plus_minus}
+def percent_of_peak(share: float) -> str:
+    """A share of the device's peak in percent, to three significant digits: a detector at 0.2% is not at 0%."""
+    return fmt.DASH if fmt.is_missing(share) else f"{fmt.significant(100 * float(share))}%"
+
+
+FORMATS = {**fmt.FORMATS, "plusminus": plus_minus, "peak": percent_of_peak}
 SPEED_COLUMNS = [
-    Column("latency_ms_p50", "p50 ms", "median latency per image, batch 1", "ms", better="low", missing=("speed",)),
+    Column(
+        "latency_ms_p50",
+        "p50 ms",
+        "median latency per image, batch 1, at the speed setting (--speed-conf); * timed at the accuracy setting",
+        "ms",
+        better="low",
+        missing=("speed",),
+        annotate=lambda series: (setting_note(series), False),
+        mark=lambda series: "" if setting_note(series) == "" else " *",
+    ),
     Column(
         "latency_ci_halfwidth",
         "p50 ±",
@@ -219,6 +261,26 @@ SPEED_COLUMNS = [
     ),
     Column("params_m", "params M", "parameters, millions", "one", better=None, absent="the plugin reports no count"),
     Column("gflops", "GFLOPs", "one forward pass on the first image", "one", better=None, missing=("gflops",)),
+    Column(
+        "gflops_per_s",
+        "GFLOP/s",
+        "arithmetic rate achieved: the GFLOPs of one forward pass over the median inference time; an estimate when "
+        "image sizes vary (the GFLOPs are the first image's, or the plugin's own figure for its input size)",
+        "sig",
+        better=None,
+        missing=("speed", "gflops"),
+    ),
+    Column(
+        "peak_share",
+        "% of peak",
+        "GFLOP/s as a share of the device's peak, measured once per run as float32 2048² matrix products with the "
+        "run's threads (peak_gflops in the run context); a detector far below it is bound by memory, Python or "
+        "postprocessing, not by arithmetic",
+        "peak",
+        better=None,
+        missing=("speed", "gflops"),
+        absent="the run measured no peak (a run from before zoo measured one)",
+    ),
     Column(
         "memory_mb",
         "memory MB",
@@ -323,7 +385,7 @@ def tables(series: list[Series]) -> list[Table]:
         _table(
             "speed",
             "Speed",
-            "Per image at batch 1, after warm-up calls; the median split into preprocess, inference and postprocess.",
+            speed_intro(series),
             SPEED_COLUMNS,
             series,
             0,
@@ -346,7 +408,8 @@ def _table(key: str, title: str, intro: str, columns: list[Column], series: list
             flag = note.startswith("gap over")
             if column.annotate is not None:
                 note, flag = column.annotate(s)
-            cell = Cell(FORMATS[column.format](value), repr(value), bar=bar, note=note, flag=flag)
+            text = FORMATS[column.format](value) + (column.mark(s) if column.mark is not None else "")
+            cell = Cell(text, repr(value), bar=bar, note=note, flag=flag)
             cells.append(cell)
         rows.append(TableRow(s, cells))
     for n, column in enumerate(columns):

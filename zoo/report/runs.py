@@ -161,7 +161,7 @@ def read_series(runs: list[Run], sources: Sequence[RunSource]) -> list[Series]:
     for run, source in zip(runs, sources):
         for result in source.results.get("models") or []:
             if isinstance(result, dict) and "id" in result:
-                entries.append((run, result, leaderboard_row(result)))
+                entries.append((run, result, leaderboard_row(result, run.context.get("hardware"))))
     best: dict[str, tuple] = {}
     for run, _, row in entries:
         key = (sort_key(row), run.index)
@@ -250,7 +250,8 @@ def run_notices(runs: list[Run]) -> list[Notice]:
         differing = []
         for group in ("settings", "hardware", "versions"):
             tables = [r.context.get(group) or {} for r in runs]
-            keys = sorted({k for t in tables for k in t if k != "models"})
+            measured = ("models", "peak_gflops", "peak_method")  # each run measures its own peak: not a difference
+            keys = sorted({k for t in tables for k in t if k not in measured})
             differing += [f"{group}.{k}" for k in keys if any(t.get(k) != tables[0].get(k) for t in tables)]
         if differing:
             notices.append(Notice("info", "the runs differ in " + ", ".join(differing) + " (see the run context)"))
