@@ -15,6 +15,7 @@ from typing import Any
 
 from zoo.cli.closing import exit_status, print_leaderboard, print_result
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
+from zoo.cli.run_options import check_numbers, default_memory_limit, isolation_options, protocol_options
 from zoo.errors import ZooError
 
 
@@ -48,7 +49,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         metavar="ID=PATH",
         help="load model ID's weights from PATH (repeatable)",
     )
-    _protocol_options(run)
+    protocol_options(run)
     run.add_argument(
         "--threads",
         type=int,
@@ -65,7 +66,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         action="store_true",
         help="run the selected models again even if this run folder already has their results",
     )
-    _isolation_options(run)
+    isolation_options(run)
     run.add_argument(
         "--allow-network",
         action="store_true",
@@ -80,74 +81,6 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     run.set_defaults(command=cmd_run)
 
 
-def _protocol_options(run: argparse.ArgumentParser) -> None:
-    """What is timed and scored, and how."""
-    run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
-    run.add_argument("--iters", type=int, default=200, metavar="N", help="at most N timed batch-1 calls (default 200)")
-    run.add_argument(
-        "--speed-precision",
-        type=float,
-        default=0.05,
-        metavar="SHARE",
-        help="time batch-1 calls until the 95%% interval of the median latency is within ± this share of it "
-        "(default 0.05; at least 6 calls, and with --speed-conf 0 every image is timed)",
-    )
-    run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
-    run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
-    run.add_argument(
-        "--speed-budget",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="a slow model stops extra timing calls after this long (default 60; at least 6 calls are timed)",
-    )
-    run.add_argument(
-        "--speed-conf",
-        type=float,
-        default=0.25,
-        metavar="SCORE",
-        help="time each model at this score threshold, applied through its library's own mechanism after the "
-        "accuracy pass (default 0.25; 0: time at the accuracy setting; accuracy always uses every prediction)",
-    )
-    run.add_argument(
-        "--iou-conf",
-        type=float,
-        default=0.5,
-        metavar="SCORE",
-        help="minimum score of a prediction for the IoU metrics (default 0.5; AP uses all)",
-    )
-    run.add_argument(
-        "--imgsz",
-        type=int,
-        metavar="PIXELS",
-        help="run every model that allows it at this input size instead of its native one",
-    )
-
-
-def _isolation_options(run: argparse.ArgumentParser) -> None:
-    """When a model's worker is stopped."""
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a model after this long (default: none)")
-    run.add_argument(
-        "--stall-timeout",
-        type=float,
-        default=600.0,
-        metavar="SECONDS",
-        help="stop a model that makes no progress (loads, or finishes a call) this long (default 600)",
-    )
-    run.add_argument(
-        "--memory-limit",
-        type=float,
-        metavar="GB",
-        help="stop a model whose worker uses more memory (default: 80%% of this machine's)",
-    )
-    run.add_argument(
-        "--no-isolation",
-        dest="isolation",
-        action="store_false",
-        help="run models in this process instead of one worker process each (faster start, unprotected)",
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from zoo.device import check_device
     from zoo.isolation import Limits, WorkerSetup
@@ -155,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zoo.runfolder import RunFolder
     from zoo.runner import Settings
 
-    _check_numbers(args)
+    check_numbers(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
@@ -176,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         imgsz=args.imgsz,
         threads=args.threads,
     )
-    memory_gb = args.memory_limit if args.memory_limit is not None else _default_memory_limit()
+    memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
     out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = RunFolder(out)
@@ -262,23 +195,7 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
 
         torch.set_num_threads(settings.threads)
     hardware = run_context.hardware(device)
-    # the device's float32 peak, the yardstick of every model's GFLOP/s: measured once per run with the run's
-    # threads; a resumed run keeps the peak its earlier models were compared with (on the same machine)
-    earlier: dict = {}
-    if args.out and (Path(args.out) / "results.json").is_file():
-        from zoo.runfolder import read_results
-
-        with contextlib.suppress(ZooError):
-            earlier = (read_results(Path(args.out)).get("context") or {}).get("hardware") or {}
-    if earlier.get("peak_gflops") and {k: v for k, v in earlier.items() if not k.startswith("peak_")} == hardware:
-        hardware["peak_gflops"], hardware["peak_method"] = earlier["peak_gflops"], earlier.get("peak_method")
-    else:
-        try:
-            from zoo.device import measure_peak_gflops
-
-            hardware["peak_gflops"], hardware["peak_method"] = measure_peak_gflops(device)
-        except Exception as error:  # a device that cannot run the product (out of memory) still runs its models
-            hardware["peak_gflops"], hardware["peak_method"] = None, f"not measured: {type(error).__name__}: {error}"
+    hardware["peak_gflops"], hardware["peak_method"] = _peak(args.out, hardware, device)
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": run_context.command_line(),
@@ -302,6 +219,25 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
         "dataset": dataset.describe(),
         "plugin_problems": [str(problem) for problem in plugins.problems],
     }
+
+
+def _peak(out: str | None, hardware: dict, device: str) -> tuple[float | None, str]:
+    """The device's float32 peak, the yardstick of every model's GFLOP/s: measured once per run with the run's
+    threads; a resumed run keeps the peak its earlier models were compared with (on the same machine)."""
+    earlier: dict = {}
+    if out and (Path(out) / "results.json").is_file():
+        from zoo.runfolder import read_results
+
+        with contextlib.suppress(ZooError):
+            earlier = (read_results(Path(out)).get("context") or {}).get("hardware") or {}
+    if earlier.get("peak_gflops") and {k: v for k, v in earlier.items() if not k.startswith("peak_")} == hardware:
+        return earlier["peak_gflops"], earlier.get("peak_method") or ""
+    try:
+        from zoo.device import measure_peak_gflops
+
+        return measure_peak_gflops(device)
+    except Exception as error:  # a device that cannot run the product (out of memory) still runs its models
+        return None, f"not measured: {type(error).__name__}: {error}"
 
 
 def _fetch(entry, job: _Job) -> list:
@@ -375,39 +311,6 @@ def _run_one(entry, job: _Job):
             return run_in_process(entry, job.dataset, job.settings, job.plugins, report)
         log = out / "logs" / f"{entry.id}.log"
         return run_isolated(entry, job.dataset, job.settings, job.setup, job.limits, out / ".work", log, report)
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
-    """Every numeric option in range, before anything is loaded or written."""
-    at_least = {
-        "warmup": 0,
-        "batch_calls": 0,
-        "speed_budget": 0,
-        "speed_precision": 0,
-        "iters": 1,
-        "batch": 1,
-        "timeout": 0,
-        "stall_timeout": 0,
-        "memory_limit": 0,
-        "threads": 1,
-        "imgsz": 32,
-    }
-    for name, low in at_least.items():
-        value = getattr(args, name)
-        if value is not None and value < low:
-            unit = " pixels" if name == "imgsz" else ""
-            raise ZooError(f"--{name.replace('_', '-')} {value}: give {low}{unit} or more")
-    if not 0.0 <= args.iou_conf <= 1.0:
-        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
-    if not 0.0 <= args.speed_conf <= 1.0:
-        raise ZooError(f"--speed-conf {args.speed_conf}: give a score between 0 and 1")
-
-
-def _default_memory_limit() -> float:
-    """80% of this machine's memory: a runaway model is stopped before the system's OOM killer picks a victim."""
-    import psutil
-
-    return round(psutil.virtual_memory().total / 2**30 * 0.8, 1)
 
 
 class Terminated(KeyboardInterrupt):
