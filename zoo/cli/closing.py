@@ -49,7 +49,14 @@ def print_leaderboard(results: dict) -> None:
         table.add_column(header, no_wrap=key == "model", justify="left" if key in ("model", "status") else "right")
     for row in board:
         table.add_row(*(Text(_points(row[c]) if c == "ap_gap" else cell(row[c])) for c in columns))
-    console.print(table, width=None if console.is_terminal else 160)  # a log keeps every column whole
+    if console.is_terminal:
+        console.print(table)
+    else:  # a log: wide enough for every column whole (rich would squeeze them into 80 characters)
+        width, console.width = console.width, max(console.width, 160)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     for row in board:
         if row["reproduction"]:
             console.print(
