@@ -14,7 +14,7 @@ import pytest
 from tests.test_run import run_zoo
 from zoo.metrics.speed import ci_halfwidth, median_ci, median_ci_ranks
 from zoo.model import StageTimes
-from zoo.report.leaderboards import interval_note, plus_minus
+from zoo.report.columns import interval_note, plus_minus
 from zoo.runfolder import read_results
 from zoo.runner import Settings
 from zoo.timing import MIN_TIMED_CALLS, time_speed

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from zoo.report import charts, fmt
+from zoo.report.columns import DETECTION_COLUMNS, LOCALIZATION_COLUMNS
 from zoo.report.gallery import ground_truth
-from zoo.report.leaderboards import DETECTION_COLUMNS, LOCALIZATION_COLUMNS, primary_metric, value_of, why
+from zoo.report.leaderboards import primary_metric, value_of, why
 from zoo.report.runs import OK, RunSource, Series
 
 
