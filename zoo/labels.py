@@ -61,6 +61,10 @@ class LabelMap:
     mapped: dict[str, str]  # model label -> dataset category name, for the record
     unmapped: list[str]  # model labels with no dataset category
 
+    def covered(self) -> set[int]:
+        """The dataset category ids some model label maps to."""
+        return {int(c) for c in self.to_category if c != NO_CLASS}
+
     def apply(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels, dtype=np.int64)
         valid = (labels >= 0) & (labels < len(self.to_category))

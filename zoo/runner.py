@@ -308,7 +308,7 @@ def _predict_all(
         "space": None if model.labels is None else [str(label) for label in model.labels],
         "mapped": label_map.mapped,
         "unmapped": label_map.unmapped,
-        "covered": [c.name for c in dataset.categories if c.id in set(label_map.to_category.tolist())],
+        "covered": [c.name for c in dataset.categories if c.id in label_map.covered()],
     }
     images = dataset.images
     latency: list[StageTimes] = []
@@ -320,9 +320,8 @@ def _predict_all(
             prediction = model.predict([image.load()])
             report("predicting", done, len(images))
             zero_size += prediction.zero_size
-            if (image.width, image.height) in sizes:
+            if timing.is_sample(image, sizes):
                 latency.append(prediction.times)
-            sizes.add((image.width, image.height))
             detections = prediction.detections[0]
             categories = (
                 label_map.apply(detections.labels) if model.labels is not None else (np.full(len(detections), NO_CLASS))
@@ -371,8 +370,7 @@ def _score(
         )
         if aware is not None:
             accuracy["localization_class_aware"] = _localization_record(aware)
-        covered = [c.id for c in dataset.categories if c.name in result["labels"]["covered"]]
-        accuracy["coco"] = coco_metrics(ground_truth, run.predictions, categories=covered)
+        accuracy["coco"] = coco_metrics(ground_truth, run.predictions, categories=sorted(label_map.covered()))
     result["accuracy"] = accuracy
 
 

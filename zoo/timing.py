@@ -82,6 +82,17 @@ def speed_setting(model: Model, conf: float) -> dict[str, Any]:
     return {"conf": conf, "applied": False, "why": "the model has no score threshold (timed as for accuracy)"}
 
 
+def is_sample(image: Any, sizes: set[tuple[int, int]] | None) -> bool:
+    """Whether a call on ``image`` is a latency sample: not the model's first call at that image size, which warms
+    the size up (``sizes``: the sizes it has run at, None: every call is a sample). Records the size."""
+    if sizes is None:
+        return True
+    size = (image.width, image.height)
+    seen = size in sizes
+    sizes.add(size)
+    return seen
+
+
 def top_up(
     model: Model,
     dataset: Dataset,
@@ -110,11 +121,9 @@ def top_up(
                 return "budget"
         image = next(cycle)
         times = model.predict([image.load()]).times
-        if sizes is None or (image.width, image.height) in sizes:
+        if is_sample(image, sizes):
             latency.append(times)
             report("timing", len(latency), cap)
-        else:
-            sizes.add((image.width, image.height))
 
 
 def time_batches(
