@@ -175,6 +175,11 @@ def test_a_run_records_the_interval_and_the_leaderboard_and_report_show_it(tmp_p
         assert bool(row["speed_precise"]) == speed["precise"]
         assert row["load_s"] == pytest.approx(model["load_s"], rel=1e-5), "cold start, part 1"
         assert row["first_call_ms"] == pytest.approx(model["first_call_s"] * 1000, rel=1e-5), "cold start, part 2"
+        phases = model["phases_s"]
+        assert list(phases) == ["load", "warm_up", "describe", "predict", "score", "speed"], "where the time went"
+        timed = speed["timed_calls"] * speed["latency_ms"]["total"]["min"] / 1000
+        assert timed <= model["in_model_s"] <= sum(phases.values()), "inside the models: a part of the phases"
+    assert "timing (warm-up and speed)" in stderr and "on top of" in stderr and "accuracy passes (" in stderr
     page = (tmp_path / "index.html").read_text()
     assert "p50 ±" in page and "1st call ms" in page and "first call after loading" in page
     assert "(95% interval " in page, "the model's details give the interval and why timing stopped"

@@ -22,7 +22,8 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -86,21 +87,31 @@ def evaluate(
     run = ModelRun(result)
     weights = settings.weights.get(entry.id)
     memory = PeakMemory(settings.device)
+    clocks = _Clocks()
     try:
         with memory:
             report("loading", 0, None)
-            model = _load(entry, plugins, settings, weights, result)
+            with clocks.phase("load"):
+                model = _load(entry, plugins, settings, weights, result)
             if model is None:
                 return run
+            clocks.count_calls(model)
             first = dataset.images[0].load()
-            warmup_calls = _warm_up(model, first, settings, result, report)  # the first call is the cold start
-            _describe(model, first, result)
+            with clocks.phase("warm_up"):
+                warmup_calls = _warm_up(model, first, settings, result, report)  # the first call is the cold start
+            with clocks.phase("describe"):
+                _describe(model, first, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
+            latency: list[StageTimes] = []
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
-                _time_speed(model, dataset, settings, [], result, report, warmup_calls, sizes)
             else:
-                latency = _predict_all(model, dataset, settings, run, report, sizes)
+                with clocks.phase("predict"):
+                    latency, label_map, per_image = _predict_all(model, dataset, settings, run, report, sizes)
+                with clocks.phase("score"):
+                    report("scoring", 0, None)
+                    _score(dataset, settings, run, label_map, per_image)
+            with clocks.phase("speed"):
                 _time_speed(model, dataset, settings, latency, result, report, warmup_calls, sizes)
         result["published"] = reproduction.published(entry, weights, result)
         result["reproduction"] = reproduction.check(result, dataset)
@@ -108,7 +119,41 @@ def evaluate(
         pass
     finally:
         result["memory"] = memory.record()
+        result["phases_s"], result["in_model_s"] = clocks.record(result.get("load_s"))
     return run
+
+
+class _Clocks:
+    """Where one model's wall time went: seconds per phase of `evaluate`, and seconds inside the model's own
+    ``load`` and ``predict`` calls (the rest is zoo: decoding images, checking outputs, scoring, bookkeeping)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.predicting = 0.0
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
+
+    def count_calls(self, model: Model) -> None:
+        """Add the seconds of every later ``model.predict`` call (its preprocess, forward and postprocess)."""
+        predict = model.predict
+
+        def counted(images: list[np.ndarray]) -> Any:
+            prediction = predict(images)
+            self.predicting += prediction.times.total
+            return prediction
+
+        model.predict = counted  # type: ignore[method-assign]
+
+    def record(self, load_s: float | None) -> tuple[dict[str, float], float]:
+        """``phases_s`` and ``in_model_s`` (the model's load time plus its predict calls)."""
+        phases = {name: round(seconds, 4) for name, seconds in self.phases.items()}
+        return phases, round((load_s or 0.0) + self.predicting, 4)
 
 
 def blank_result(entry: Entry) -> dict[str, Any]:
@@ -298,9 +343,10 @@ def _time_speed(
 
 def _predict_all(
     model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report, sizes: set[tuple[int, int]]
-) -> list[StageTimes]:
-    """Predict every image at batch 1, score the predictions, and return the timed calls: every call but the first at
-    an image size not in ``sizes`` (a warm-up for that size; ``sizes`` grows)."""
+) -> tuple[list[StageTimes], LabelMap, dict[int, ImagePredictions]]:
+    """Predict every image at batch 1 (the records into ``run.predictions``) and return the timed calls — every call
+    but the first at an image size not in ``sizes`` (a warm-up for that size; ``sizes`` grows) — with the label map
+    and the per-image predictions `_score` needs."""
     result = run.result
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
     result["labels"] = {
@@ -336,9 +382,7 @@ def _predict_all(
     result["labels"]["predictions"] = len(run.predictions)
     result["labels"]["dropped"] = dict(dropped.most_common())
     result["labels"]["zero_size_boxes"] = zero_size  # kept, and scored as COCOeval scores them
-    report("scoring", 0, None)
-    _score(dataset, settings, run, label_map, per_image)
-    return latency
+    return latency, label_map, per_image
 
 
 def _score(

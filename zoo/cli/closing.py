@@ -62,6 +62,34 @@ def print_leaderboard(results: dict) -> None:
             console.print(
                 f"  {safe(row['model'])}: {_points(row['ap_gap'])} AP points: {safe(row['reproduction'])}", markup=False
             )
+    line = time_split(results)
+    if line:
+        console.print(line, markup=False)
+
+
+def time_split(results: dict) -> str:
+    """Where the run's time went, in one line: inside the models (their load and predict calls) against the whole,
+    and what timing cost on top of the accuracy pass (for the models that had one)."""
+    context = results.get("context") or {}
+    started, duration = context.get("started") or "", context.get("duration_s")
+    models = [m for m in results["models"] if m.get("phases_s") and (m.get("finished") or "") >= started]
+    if not models or not duration:  # (a resumed run counts the models it ran itself)
+        return ""
+    inside = sum(m.get("in_model_s") or 0 for m in models)
+    parts = [f"time: {_s(duration)}; in the models' load and predict calls {_s(inside)} ({inside / duration:.0%})"]
+    scored = [m["phases_s"] for m in models if "predict" in m["phases_s"]]
+    accuracy = sum(p.get("predict", 0) + p.get("score", 0) for p in scored)
+    timing = sum(p.get("warm_up", 0) + p.get("speed", 0) for p in scored)
+    if accuracy:
+        parts.append(
+            f"timing (warm-up and speed) {_s(timing)} on top of {_s(accuracy)} of accuracy passes "
+            f"({timing / accuracy:.2f}×, {len(scored)} model(s))"
+        )
+    return "; ".join(parts)
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
 def _points(value: float | None) -> str:
