@@ -183,6 +183,7 @@ def test_a_run_records_the_interval_and_the_leaderboard_and_report_show_it(tmp_p
     page = (tmp_path / "index.html").read_text()
     assert "p50 ±" in page and "1st call ms" in page and "first call after loading" in page
     assert "(95% interval " in page, "the model's details give the interval and why timing stopped"
+    assert "where the time went" in page and "inside the model&#39;s own calls" in page
 
 
 def test_a_negative_precision_is_a_user_error(tmp_path):

@@ -91,6 +91,8 @@ def _facts(s: Series) -> list[Fact]:
         facts.append(Fact("load time", f"{fmt.significant(r['load_s'])} s"))
     if r.get("first_call_s") is not None:
         facts.append(Fact("first call after loading", f"{fmt.ms(r['first_call_s'] * 1000)} ms"))
+    if r.get("phases_s"):
+        facts.append(Fact("where the time went", _phases(r["phases_s"], r.get("in_model_s"))))
     for what, why in (r.get("missing") or {}).items():
         facts.append(Fact(f"no {what}", str(why)))
     if r.get("notes"):
@@ -100,6 +102,19 @@ def _facts(s: Series) -> list[Fact]:
     if s.run.local and s.run.directory is not None and inside(s.run.directory, r.get("predictions_file")):
         facts.append(Fact("predictions", str(r["predictions_file"]), href=str(r["predictions_file"])))
     return facts
+
+
+PHASES = {"load": "load", "warm_up": "warm-up", "describe": "FLOP count", "predict": "accuracy pass",
+          "score": "scoring", "speed": "speed timing"}  # fmt: skip
+
+
+def _phases(phases: dict[str, float], in_model: float | None) -> str:
+    """The model's wall time by phase, and how much of it was inside its own load and predict calls."""
+    parts = [f"{PHASES.get(name, name)} {fmt.significant(seconds)} s" for name, seconds in phases.items()]
+    total = sum(phases.values())
+    if in_model is not None and total:
+        parts.append(f"{in_model / total:.0%} of the {fmt.significant(total)} s inside the model's own calls")
+    return ", ".join(parts)
 
 
 def _gflops(info: dict[str, Any]) -> str:
