@@ -17,7 +17,7 @@ from zoo.model import StageTimes
 from zoo.report.columns import interval_note, plus_minus
 from zoo.runfolder import read_results
 from zoo.runner import Settings
-from zoo.timing import MIN_TIMED_CALLS, time_speed
+from zoo.timing import MIN_TIMED_CALLS, Budget, time_speed, warm_up
 
 # Table 1 of Campbell & Gardner, BMJ 296:1454 (1988): ranks of the 95% interval of a median, 1-based
 CAMPBELL_GARDNER = {6: (1, 6), 9: (2, 8), 12: (3, 10), 15: (4, 12), 20: (6, 15), 30: (10, 21), 50: (18, 33)}
@@ -88,9 +88,9 @@ def timed(totals, seeds=(), **settings):
     model = Scripted(totals, clock)
     latency = [StageTimes(0.0, seconds, 0.0) for seconds in seeds]
     defaults = {"batch": 1, "iters": 200, "speed_budget": 60.0, "speed_precision": 0.05}
-    record, skipped = time_speed(
-        model, DATASET, Settings(**{**defaults, **settings}), latency, lambda *_: None, 3, clock=clock
-    )
+    settings = Settings(**{**defaults, **settings})
+    budget = Budget(settings.speed_budget, clock)
+    record, skipped = time_speed(model, DATASET, settings, latency, lambda *_: None, 3, budget)
     return record, model
 
 
@@ -118,13 +118,26 @@ def test_noisy_latencies_run_to_the_cap_and_are_not_precise():
     assert record["timed_calls"] == MIN_TIMED_CALLS, "the cap never goes under the minimum an interval needs"
 
 
-def test_the_budget_stops_a_slow_noisy_model_after_the_minimum():
+def test_the_budget_stops_a_slow_noisy_model_before_a_call_that_would_not_fit():
     record, model = timed([1.0, 3.0], speed_budget=20.0)
-    # 1+3+1+3+... : 20 s after 10 calls (not over the budget yet), 21 s after the 11th
-    assert record["timed_calls"] == model.calls == 11
+    # 1+3+1+3+...: 20 s after 10 calls, and the 11th (as long as the median, 2 s) would not fit
+    assert record["timed_calls"] == model.calls == 10 and record["budget_s"] == {"given": 20.0, "left": 0.0}
     assert record["latency_stop"] == "budget" and record["stopped_by_budget"] and not record["precise"]
     record, model = timed([30.0, 60.0], speed_budget=20.0)
-    assert record["timed_calls"] == MIN_TIMED_CALLS, "at least the minimum, whatever the budget"
+    assert record["timed_calls"] == model.calls == 1, "one sample, whatever the budget: a latency, flagged"
+    assert record["median_ci_ms"] is None and not record["precise"] and record["latency_stop"] == "budget"
+    note, flag = interval_note(SimpleNamespace(result={"speed": record}))
+    assert flag and note == "no 95% interval of the median: the budget ran out after 1 timed call (6 needed)"
+
+
+def test_the_warm_up_takes_at_most_a_quarter_of_the_budget_after_the_first_call():
+    for seconds, budget_s, expected in ((0.01, 60.0, 3), (20.0, 60.0, 1), (5.0, 60.0, 3), (8.0, 60.0, 2)):
+        clock = Clock()
+        model = Scripted([seconds], clock)
+        budget = Budget(budget_s, clock)
+        calls, first = warm_up(model, np.zeros((4, 4, 3), np.uint8), Settings(warmup=3), lambda *_: None, budget)
+        assert (calls, first) == (expected, seconds), (seconds, budget_s)
+        assert budget.left == pytest.approx(budget_s - seconds * (calls - 1)), "the first call: cold start"
 
 
 def test_a_zero_precision_times_until_the_cap():
@@ -132,14 +145,23 @@ def test_a_zero_precision_times_until_the_cap():
     assert record["timed_calls"] == 30 and not record["precise"]
 
 
-def test_batched_calls_keep_their_own_budget_and_are_skipped_when_one_batch_would_exceed_it():
+def test_batches_take_what_the_budget_has_left_and_are_skipped_when_two_would_not_fit():
     record, model = timed([0.010, 0.0101, 0.0099, 0.01005], batch=4, batch_calls=3)
     assert record["batch_calls"] == 3 and record["batch_size"] == 4
     clock = Clock()
-    _, skipped = time_speed(
-        Scripted([10.0], clock), DATASET, Settings(batch=8, speed_budget=20.0), [], lambda *_: None, 1, clock=clock
+    settings = Settings(batch=8, speed_budget=20.0)
+    record, skipped = time_speed(Scripted([1.0], clock), DATASET, settings, [], lambda *_: None, 1, Budget(20.0, clock))
+    # 6 calls of 1 s, precise (no spread); 14 s left: an untimed and a timed batch (8 s each) would not fit
+    assert record["timed_calls"] == 6 and record["precise"]
+    assert (
+        skipped == "skipped: an untimed and a timed batch of 8 would take about 16 s, more than the 14 s left of "
+        "--speed-budget 20"
     )
-    assert skipped.startswith("skipped: one batch of 8 would take about 80 s")
+    record, skipped = time_speed(Scripted([1.0], clock), DATASET, Settings(batch=4, batch_calls=3, speed_budget=20.0),
+                                 [], lambda *_: None, 1, Budget(20.0, clock))  # fmt: skip
+    # 14 s left: the untimed batch (4 s), then timed ones while the next fits: 4 + 4 (2 s left)
+    assert skipped is None and record["batch_calls"] == 2 and record["stopped_by_budget"]
+    assert record["budget_s"]["left"] == pytest.approx(2.0)
 
 
 def test_the_report_flags_an_interval_that_stayed_wide_with_the_reason():
@@ -213,6 +235,7 @@ def test_the_first_call_at_a_new_image_size_warms_that_size_and_is_not_a_sample(
     model = SlowAtNewSizes()
     model.predict([dataset.images[0].load()])  # the warm-up, at the first image's size
     settings = Settings(batch=1, iters=200, speed_budget=60.0, speed_precision=0.05)
-    record, _ = time_speed(model, dataset, settings, [], lambda *_: None, 1, clock=clock, sizes={(4, 4)})
+    budget = Budget(settings.speed_budget, clock)
+    record, _ = time_speed(model, dataset, settings, [], lambda *_: None, 1, budget, sizes={(4, 4)})
     assert record["latency_ms"]["total"]["max"] == pytest.approx(10.0), "no first call at a new size among them"
     assert record["timed_calls"] >= MIN_TIMED_CALLS

@@ -1,16 +1,17 @@
 """Running one model over the shared dataset: load, predict every image, score, time — the same way for all.
 
 The protocol, recorded with every result:
-- the cold start: load time, and the first call after loading; then ``warmup`` untimed calls (fewer if they take
-  longer than ``speed_budget``);
+- the cold start: load time, and the first call after loading; then up to ``warmup`` untimed calls (as many as fit
+  in a quarter of ``speed_budget``);
 - predictions at batch 1 and confidence 0 (the lowest threshold each library allows), on every image;
 - latency at the deployment setting: the model applies ``speed_conf`` through its library's own threshold
   (``Model.set_score_threshold``; with 0, or a model that cannot, the accuracy pass's calls are samples too), then
   batch-1 calls cycle the images until the 95% interval of the median latency is within ``speed_precision`` of the
-  median (at least 6 calls, at most ``iters``, or until ``speed_budget`` seconds have gone); the first call at an
-  image size not seen before is that size's warm-up, not a sample;
-- throughput at ``batch`` images per call over ``batch_calls`` timed calls (within the same budget), after one
-  untimed one; skipped when one batch would take longer than the whole budget;
+  median (6 samples at least), ``iters`` samples, or until a next call would not fit in what is left of
+  ``speed_budget`` (there is always one sample); the first call at an image size not seen before is that size's
+  warm-up, not a sample;
+- throughput at ``batch`` images per call over ``batch_calls`` timed calls, after one untimed one, with what is left
+  of the budget; skipped, with the reason, when the untimed and one timed batch would not fit;
 - COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
 A model whose weights are missing — or whose declared files fail their size or sha256 check, and are then never
 loaded — is timed on an untrained copy and gets no accuracy.
@@ -61,7 +62,7 @@ class Settings:
     speed_precision: float = 0.05  # latency timing stops once the median's 95% interval is within ± this share
     batch: int = 8
     batch_calls: int = 3
-    speed_budget: float = 60.0  # seconds a slow model may spend on top-up latency calls, and again on batches
+    speed_budget: float = 60.0  # seconds of timing beyond the first call and the accuracy pass (timing.Budget)
     speed_conf: float = 0.25  # score threshold the model is timed at (after accuracy); 0: the accuracy setting
     iou_conf: float = 0.5
     iou_thresholds: tuple[float, ...] = (0.5, 0.75)
@@ -97,8 +98,9 @@ def evaluate(
                 return run
             clocks.count_calls(model)
             first = dataset.images[0].load()
+            budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass
             with clocks.phase("warm_up"):
-                warmup_calls = _warm_up(model, first, settings, result, report)  # the first call is the cold start
+                warmup_calls = _warm_up(model, first, settings, result, report, budget)  # the first: the cold start
             with clocks.phase("describe"):
                 _describe(model, first, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
@@ -112,7 +114,7 @@ def evaluate(
                     report("scoring", 0, None)
                     _score(dataset, settings, run, label_map, per_image)
             with clocks.phase("speed"):
-                _time_speed(model, dataset, settings, latency, result, report, warmup_calls, sizes)
+                _time_speed(model, dataset, settings, latency, result, report, warmup_calls, budget, sizes)
         result["published"] = reproduction.published(entry, weights, result)
         result["reproduction"] = reproduction.check(result, dataset)
     except _Failed:
@@ -313,9 +315,11 @@ def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[
         _note(result, f"the plugin declares {declared:g} GFLOPs; torch's flop counter counted {counted:.3g}")
 
 
-def _warm_up(model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report) -> int:
+def _warm_up(
+    model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report, budget: timing.Budget
+) -> int:
     try:
-        calls, result["first_call_s"] = timing.warm_up(model, first, settings, report)
+        calls, result["first_call_s"] = timing.warm_up(model, first, settings, report, budget)
     except Exception as error:
         raise _fail(result, "predict", error) from error
     return calls
@@ -329,11 +333,12 @@ def _time_speed(
     result: dict[str, Any],
     report: Report,
     warmup_calls: int,
+    budget: timing.Budget,
     sizes: set[tuple[int, int]],
 ) -> None:
     try:
         result["speed"], skipped = timing.time_speed(
-            model, dataset, settings, latency, report, warmup_calls, sizes=sizes
+            model, dataset, settings, latency, report, warmup_calls, budget, sizes=sizes
         )
     except Exception as error:
         raise _fail(result, "timing", error) from error

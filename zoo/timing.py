@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,23 +20,53 @@ if TYPE_CHECKING:
     from zoo.runner import Report, Settings
 
 MIN_TIMED_CALLS = 6
-"""The fewest batch-1 calls timed: 6 is the smallest sample with a distribution-free 95% interval of the median."""
+"""The fewest batch-1 samples with a distribution-free 95% interval of the median: timing never stops for precision
+before it has them (the budget may stop it sooner, and the row is flagged)."""
 
 Clock = Callable[[], float]
 
+WARM_UP_SHARE = 0.25
+"""The share of the budget the warm-up calls after the first may take: a model that needs minutes per call is timed,
+not warmed, with what its budget allows."""
 
-def warm_up(model: Model, first: np.ndarray, settings: Settings, report: Report) -> tuple[int, float]:
+
+class Budget:
+    """The seconds a model may spend on timing beyond its first call and its accuracy pass (``--speed-budget``): the
+    rest of the warm-up, the top-up calls and the batches draw on it in turn. A call is made only when it is expected
+    to fit in what is left, except the one sample a latency needs, so a model takes about its budget, not more."""
+
+    def __init__(self, seconds: float, clock: Clock = time.perf_counter) -> None:
+        self.seconds = self.left = seconds
+        self.clock = clock
+
+    def fits(self, seconds: float) -> bool:
+        return seconds <= self.left
+
+    @contextmanager
+    def spend(self) -> Iterator[None]:
+        started = self.clock()
+        try:
+            yield
+        finally:
+            self.left -= self.clock() - started
+
+
+def warm_up(model: Model, first: np.ndarray, settings: Settings, report: Report, budget: Budget) -> tuple[int, float]:
     """The first call after loading, timed on its own (the cold start a CLI or serverless user waits for), then
-    untimed calls on the same image up to ``warmup`` in all, stopping once ``speed_budget`` seconds have gone: a
-    model that takes minutes per image is warm after one call. Returns the calls made and the first call's seconds."""
-    started = time.perf_counter()
+    untimed calls on the same image up to ``warmup`` in all, as long as each is expected to fit in a quarter of the
+    budget: a model that takes a minute per image is warm enough after one call. Returns the calls made and the first
+    call's seconds."""
+    started = budget.clock()
     model.predict([first])
-    first_call = time.perf_counter() - started
-    calls = 1
+    first_call = last = budget.clock() - started
+    calls, spent, allowed = 1, 0.0, budget.left * WARM_UP_SHARE
     report("warm-up", calls, max(settings.warmup, 1))
-    deadline = started + settings.speed_budget
-    while calls < settings.warmup and time.perf_counter() < deadline:
-        model.predict([first])
+    while calls < settings.warmup and spent + last <= allowed:
+        began = budget.clock()
+        with budget.spend():
+            model.predict([first])
+        last = budget.clock() - began
+        spent += last
         calls += 1
         report("warm-up", calls, settings.warmup)
     return calls, first_call
@@ -48,13 +79,13 @@ def time_speed(
     latency: list[StageTimes],
     report: Report,
     warmup_calls: int,
-    clock: Clock = time.perf_counter,
+    budget: Budget,
     sizes: set[tuple[int, int]] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Top the batch-1 latency samples up until the median is precise (`top_up`), then time batched calls for
-    throughput (`time_batches`). Returns the speed record, and why batched calls were skipped (None when they were
-    not). ``clock`` measures the budgets (a test passes a fake one); ``sizes``: the image sizes the model has run
-    at already (its first call at any other size is not a sample).
+    throughput (`time_batches`), both within what is left of ``budget``. Returns the speed record, and why batched
+    calls were skipped (None when they were not). ``sizes``: the image sizes the model has run at already (its first
+    call at any other size is not a sample).
 
     First the model is asked to apply ``speed_conf`` (`Model.set_score_threshold`; 0: the accuracy setting, kept);
     where it does, the samples of the accuracy pass (at the accuracy setting) are dropped and latency comes from
@@ -62,12 +93,13 @@ def time_speed(
     setting = speed_setting(model, settings.speed_conf)
     if setting["conf"] and setting["applied"]:
         latency.clear()
-    stop = top_up(model, dataset, settings, latency, report, clock, sizes)
-    batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, clock)
+    stop = top_up(model, dataset, settings, latency, report, budget, sizes)
+    batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, budget)
     record = speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision)
     record["setting"] = setting
     record["latency_stop"] = stop
     record["stopped_by_budget"] = stop == "budget" or batches_cut
+    record["budget_s"] = {"given": settings.speed_budget, "left": round(budget.left, 3)}
     return record, skipped
 
 
@@ -99,46 +131,48 @@ def top_up(
     settings: Settings,
     latency: list[StageTimes],
     report: Report,
-    clock: Clock,
+    budget: Budget,
     sizes: set[tuple[int, int]] | None = None,
 ) -> str:
     """Time batch-1 calls (cycling the dataset's images) after the ones already in ``latency``, checking after each
     whether the 95% interval of the median latency is within ``speed_precision`` of the median. Stops at the first
-    of: precise enough ("precision"), ``iters`` samples ("iters"), or ``speed_budget`` seconds spent topping up
-    ("budget"); never before ``MIN_TIMED_CALLS`` samples, which an interval needs. The first call at an image size
-    not in ``sizes`` (the sizes the model has already run at) is a warm-up for that size, not a sample: p95 then
-    describes the model, not a first call. Returns why it stopped."""
+    of: precise enough ("precision", never before ``MIN_TIMED_CALLS`` samples, which an interval needs), ``iters``
+    samples ("iters"), or a next call (as long as the median so far) that would not fit in the budget ("budget");
+    there is always at least one sample. The first call at an image size not in ``sizes`` (the sizes the model has
+    already run at) is a warm-up for that size, not a sample: p95 then describes the model, not a first call.
+    Returns why it stopped."""
     cap = max(settings.iters, MIN_TIMED_CALLS)
     cycle = itertools.cycle(dataset.images)
-    deadline = clock() + settings.speed_budget
     while True:
-        if len(latency) >= MIN_TIMED_CALLS:
-            if is_precise(latency, settings.speed_precision):
+        if latency:
+            if len(latency) >= MIN_TIMED_CALLS and is_precise(latency, settings.speed_precision):
                 return "precision"
             if len(latency) >= cap:
                 return "iters"
-            if clock() > deadline:
+            if not budget.fits(float(np.median([sample.total for sample in latency]))):
                 return "budget"
         image = next(cycle)
-        times = model.predict([image.load()]).times
+        with budget.spend():
+            times = model.predict([image.load()]).times
         if is_sample(image, sizes):
             latency.append(times)
             report("timing", len(latency), cap)
 
 
 def time_batches(
-    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, clock: Clock
+    model: Model, dataset: Dataset, settings: Settings, latency: list[StageTimes], report: Report, budget: Budget
 ) -> tuple[list[StageTimes], str | None, bool]:
-    """Up to ``batch_calls`` timed calls of ``batch`` images, after one untimed one, within ``speed_budget`` seconds
-    (at least one is timed); skipped when one batch would take longer than the whole budget, judging by the batch-1
-    median. Returns the timed calls, why they were skipped (or None), and whether the budget cut them short."""
+    """Up to ``batch_calls`` timed calls of ``batch`` images after one untimed one, each expected to fit in what is
+    left of the budget; skipped, with the reason, when the untimed call and one timed call would not fit (judging by
+    the batch-1 median). Returns the timed calls, why they were skipped (or None), and whether the budget cut them
+    short of ``batch_calls``."""
     if settings.batch <= 1 or settings.batch_calls <= 0:
         return [], None, False
     one_batch = float(np.median([sample.total for sample in latency])) * settings.batch
-    if one_batch > settings.speed_budget:
+    if not budget.fits(2 * one_batch):
         skipped = (
-            f"skipped: one batch of {settings.batch} would take about {one_batch:.0f} s, over --speed-budget "
-            f"{settings.speed_budget:g} s"
+            f"skipped: an untimed and a timed batch of {settings.batch} would take about {2 * one_batch:.3g} s, more "
+            f"than the {max(budget.left, 0):.3g} s left of --speed-budget {settings.speed_budget:g}"
         )
         return [], skipped, False
     batch_cycle = itertools.cycle(dataset.images)
@@ -146,13 +180,14 @@ def time_batches(
     def batch() -> list[np.ndarray]:
         return [next(batch_cycle).load() for _ in range(settings.batch)]
 
-    model.predict(batch())
+    with budget.spend():
+        model.predict(batch())
     report("batch timing", 0, settings.batch_calls)
     batched: list[StageTimes] = []
-    deadline = clock() + settings.speed_budget
     while len(batched) < settings.batch_calls:
-        if batched and clock() > deadline:
+        if batched and not budget.fits(batched[-1].total):
             return batched, None, True
-        batched.append(model.predict(batch()).times)
+        with budget.spend():
+            batched.append(model.predict(batch()).times)
         report("batch timing", len(batched), settings.batch_calls)
     return batched, None, False

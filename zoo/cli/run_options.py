@@ -17,7 +17,7 @@ def protocol_options(run: argparse.ArgumentParser) -> None:
         default=0.05,
         metavar="SHARE",
         help="time batch-1 calls until the 95%% interval of the median latency is within ± this share of it "
-        "(default 0.05; at least 6 calls, and with --speed-conf 0 every image is timed)",
+        "(default 0.05; an interval needs 6 calls; with --speed-conf 0 every image of the accuracy pass counts)",
     )
     run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
     run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
@@ -26,7 +26,8 @@ def protocol_options(run: argparse.ArgumentParser) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="a slow model stops extra timing calls after this long (default 60; at least 6 calls are timed)",
+        help="seconds each model may spend on timing beyond its first call and accuracy pass: warm-up, latency "
+        "calls and batches together (default 60; a row whose interval it cut short is flagged)",
     )
     run.add_argument(
         "--speed-conf",

@@ -117,6 +117,9 @@ def interval_note(series: Series) -> tuple[str, bool]:
     when it stayed wider than the run's --speed-precision."""
     speed = series.result.get("speed") or {}
     interval, halfwidth, calls = speed.get("median_ci_ms"), speed.get("ci_halfwidth"), speed.get("timed_calls")
+    if speed.get("latency_stop") == "budget" and not interval:
+        plural = "call" if calls == 1 else "calls"
+        return f"no 95% interval of the median: the budget ran out after {calls} timed {plural} (6 needed)", True
     if not interval or fmt.is_missing(halfwidth):
         return "", False
     span = f"{fmt.ms(interval[0])}–{fmt.ms(interval[1])} ms"
