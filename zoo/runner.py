@@ -62,7 +62,7 @@ class Settings:
     speed_precision: float = 0.05  # latency timing stops once the median's 95% interval is within ± this share
     batch: int = 8
     batch_calls: int = 3
-    speed_budget: float = 60.0  # seconds of timing beyond the first call and the accuracy pass (timing.Budget)
+    speed_budget: float = 20.0  # seconds of timing beyond the first call and the accuracy pass (timing.Budget)
     speed_conf: float = 0.25  # score threshold the model is timed at (after accuracy); 0: the accuracy setting
     iou_conf: float = 0.5
     iou_thresholds: tuple[float, ...] = (0.5, 0.75)

@@ -24,10 +24,10 @@ def protocol_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--speed-budget",
         type=float,
-        default=60.0,
+        default=20.0,
         metavar="SECONDS",
         help="seconds each model may spend on timing beyond its first call and accuracy pass: warm-up, latency "
-        "calls and batches together (default 60; a row whose interval it cut short is flagged)",
+        "calls and batches together (default 20; a row whose interval it cut short is flagged)",
     )
     run.add_argument(
         "--speed-conf",
