@@ -9,6 +9,7 @@ worker's log (``logs/<id>.log`` in the run folder).
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import json
 import multiprocessing
@@ -24,13 +25,16 @@ from typing import Any
 
 import psutil
 
+from zoo.context import host
 from zoo.data import Dataset
 from zoo.files import atomic_write, to_json
 from zoo.registry import Entry
-from zoo.runner import FAILED, TIMEOUT, ModelRun, Report, Settings, blank_result, evaluate
+from zoo.runner import FAILED, TIMEOUT, ModelRun, Part, Report, Settings, blank_result, evaluate
+from zoo.shards import decode_scoring, encode_scoring
 
 POLL_SECONDS = 0.05
 LOG_TAIL_LINES = 12
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,10 @@ def run_isolated(
     work_dir: Path,
     log_path: Path,
     report: Report,
+    part: Part | None = None,
 ) -> ModelRun:
-    """Evaluate ``entry`` in a worker process; always returns a `ModelRun`, whatever the worker does."""
+    """Evaluate ``entry`` (or one `Part` of it) in a worker process; always returns a `ModelRun`, whatever the worker
+    does."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     result_path = work_dir / f"{entry.id}.json"
@@ -69,7 +75,7 @@ def run_isolated(
     work_dir.mkdir(parents=True, exist_ok=True)
     process = context.Process(
         target=_worker,
-        args=(entry, dataset, settings, setup, str(result_path), str(log_path), messages),
+        args=(entry, dataset, settings, setup, str(result_path), str(log_path), messages, part, os.getpid()),
         name=f"zoo-{entry.id}",
         daemon=True,
     )
@@ -103,8 +109,9 @@ def run_isolated(
     if stopped is None and process.exitcode == 0 and result_path.is_file():
         data = json.loads(result_path.read_text(encoding="utf-8"))
         result_path.unlink()
-        return ModelRun(data["result"], data["predictions"])
+        return ModelRun(data["result"], data["predictions"], decode_scoring(data.get("scoring")))
     result = blank_result(entry)
+    result["host"] = host(settings.device, settings.threads, gpu=False)  # where it ran, as far as its parent knows
     result["status"], reason = stopped or (FAILED, _exit_reason(process.exitcode))
     tail = _log_tail(log_path)
     result["reason"] = f"{reason}; log: {log_path.name}" + (f" (last lines: {tail})" if tail else "")
@@ -171,8 +178,11 @@ def _worker(
     result_path: str,
     log_path: str,
     messages: Any,
+    part: Part | None,
+    parent: int,
 ) -> None:
     """The worker's main: output to the model's log, offline unless allowed, seeded, then one `evaluate`."""
+    _die_with(parent)
     log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -197,12 +207,27 @@ def _worker(
             print(f"zoo: {entry.id}: {phase}")
         messages.put((phase, done, total))
 
-    run = evaluate(entry, dataset, plugins, settings, report=report)
+    run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
     result = run.result
+    result["host"] = host(settings.device)
     print(f"zoo: {entry.id}: {result['status']}" + (f": {result['reason']}" if result["reason"] else ""))
     if result.get("traceback"):
         print(result["traceback"], end="" if result["traceback"].endswith("\n") else "\n")
-    atomic_write(Path(result_path), to_json({"result": result, "predictions": run.predictions}, indent=None))
+    output = {"result": result, "predictions": run.predictions, "scoring": encode_scoring(run.scoring)}
+    atomic_write(Path(result_path), to_json(output, indent=None))
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the process that started it ends, however it ends (killed, a lost Ray worker): Linux's
+    parent-death signal, so no model is left running with no one to watch it. Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
 
 
 def _seed(settings: Settings) -> None:
@@ -217,7 +242,11 @@ def _seed(settings: Settings) -> None:
         torch.set_num_threads(settings.threads)
 
 
-def run_in_process(entry: Entry, dataset: Dataset, settings: Settings, plugins: Any, report: Report) -> ModelRun:
+def run_in_process(
+    entry: Entry, dataset: Dataset, settings: Settings, plugins: Any, report: Report, part: Part | None = None
+) -> ModelRun:
     """The same evaluation without a worker (``--no-isolation``): faster to start, easier to debug, unprotected."""
     _seed(settings)
-    return evaluate(entry, dataset, plugins, settings, report=report)
+    run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
+    run.result["host"] = host(settings.device)
+    return run

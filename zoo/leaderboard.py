@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.context import other_hardware
+
 COLUMNS = (
     "model",
     "family",
@@ -51,6 +53,7 @@ COLUMNS = (
     "reproduction",
     "framework",
     "weights",
+    "timed_on",
     "reason",
 )
 
@@ -69,6 +72,7 @@ def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[
     params = info.get("num_params")
     interval = speed.get("median_ci_ms")  # the 95% interval of the median latency, [low, high]
     memory = _get(result, "memory", "device_peak_mb") or _get(result, "memory", "rss_increase_mb")
+    elsewhere = other_hardware(result.get("host"), hardware)  # the run's peak is not the yardstick of its speed
     reasons = [text for text in (result.get("reason"), result.get("notes")) if text]
     reasons += [
         f"{what}: {why}"
@@ -109,7 +113,7 @@ def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[
         "params_m": params / 1e6 if params is not None else None,
         "gflops": info.get("gflops"),
         "gflops_per_s": gflops_per_s(result),
-        "peak_share": peak_share(gflops_per_s(result), hardware),
+        "peak_share": peak_share(gflops_per_s(result), None if elsewhere else hardware),
         "input_size": info.get("input_size"),
         "published_map": (result.get("published") or {}).get("box_ap", info.get("published_map")),
         "ap_gap": _get(result, "reproduction", "gap"),
@@ -117,8 +121,16 @@ def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[
         "memory_mb": memory,
         "framework": result.get("framework"),
         "weights": result.get("weights"),
+        "timed_on": timed_on(result.get("host")),
         "reason": "; ".join(reasons),
     }
+
+
+def timed_on(host: dict[str, Any] | None) -> str | None:
+    """The machine and device a row was timed on, short: ``node-2 (cuda)``; None where the row does not say."""
+    if not host:
+        return None
+    return f"{host.get('hostname') or '?'} ({host.get('device') or 'cpu'})"
 
 
 def speed_conf(speed: dict[str, Any]) -> float | None:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from zoo import fetch, reproduction, timing
-from zoo.data import Dataset
+from zoo.data import Dataset, ImageRecord
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import NO_CLASS, LabelMap, build_label_map
@@ -74,16 +74,33 @@ class Settings:
 
 @dataclass
 class ModelRun:
-    """What one model produced: its result record and its predictions in COCO results format."""
+    """What one model produced: its result record and its predictions in COCO results format; for a `Part`, also
+    what scoring needs (the label map and each image's predictions), since its parts are scored together."""
 
     result: dict[str, Any]
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    scoring: tuple[LabelMap, dict[int, ImagePredictions]] | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One share of a model's accuracy pass (``zoo run --shards``, `zoo.shards`): predict only these images and leave
+    the scoring to whoever merges the parts; ``timed``: this part also times speed (one part of a model does)."""
+
+    images: tuple[int, ...]  # indices into dataset.images
+    timed: bool
 
 
 def evaluate(
-    entry: Entry, dataset: Dataset, plugins: Plugins, settings: Settings, report: Report = no_report
+    entry: Entry,
+    dataset: Dataset,
+    plugins: Plugins,
+    settings: Settings,
+    report: Report = no_report,
+    part: Part | None = None,
 ) -> ModelRun:
-    """Run one catalogue entry end to end; any failure becomes the row's status and reason, never an exception."""
+    """Run one catalogue entry end to end (or one `Part` of it); any failure becomes the row's status and reason,
+    never an exception."""
     result = blank_result(entry)
     run = ModelRun(result)
     weights = settings.weights.get(entry.id)
@@ -108,15 +125,21 @@ def evaluate(
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
             else:
+                images = dataset.images if part is None else [dataset.images[i] for i in part.images]
                 with clocks.phase("predict"):
-                    latency, label_map, per_image = _predict_all(model, dataset, settings, run, report, sizes)
-                with clocks.phase("score"):
-                    report("scoring", 0, None)
-                    _score(dataset, settings, run, label_map, per_image)
-            with clocks.phase("speed"):
-                _time_speed(model, dataset, settings, latency, result, report, warmup_calls, budget, sizes)
-        result["published"] = reproduction.published(entry, weights, result)
-        result["reproduction"] = reproduction.check(result, dataset)
+                    latency, label_map, per_image = _predict_all(model, dataset, settings, run, report, sizes, images)
+                if part is not None:
+                    run.scoring = label_map, per_image  # scored where the parts are merged (zoo.shards)
+                else:
+                    with clocks.phase("score"):
+                        report("scoring", 0, None)
+                        score(dataset, settings, run, label_map, per_image)
+            if part is None or part.timed:
+                with clocks.phase("speed"):
+                    _time_speed(model, dataset, settings, latency, result, report, warmup_calls, budget, sizes)
+        if part is None:
+            result["published"] = reproduction.published(entry, weights, result)
+            result["reproduction"] = reproduction.check(result, dataset)
     except _Failed:
         pass
     finally:
@@ -347,11 +370,17 @@ def _time_speed(
 
 
 def _predict_all(
-    model: Model, dataset: Dataset, settings: Settings, run: ModelRun, report: Report, sizes: set[tuple[int, int]]
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    run: ModelRun,
+    report: Report,
+    sizes: set[tuple[int, int]],
+    images: list[ImageRecord],
 ) -> tuple[list[StageTimes], LabelMap, dict[int, ImagePredictions]]:
-    """Predict every image at batch 1 (the records into ``run.predictions``) and return the timed calls — every call
-    but the first at an image size not in ``sizes`` (a warm-up for that size; ``sizes`` grows) — with the label map
-    and the per-image predictions `_score` needs."""
+    """Predict every image of ``images`` (the dataset's, or a part's) at batch 1 (the records into
+    ``run.predictions``) and return the timed calls — every call but the first at an image size not in ``sizes`` (a
+    warm-up for that size; ``sizes`` grows) — with the label map and the per-image predictions `score` needs."""
     result = run.result
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
     result["labels"] = {
@@ -361,7 +390,6 @@ def _predict_all(
         "unmapped": label_map.unmapped,
         "covered": [c.name for c in dataset.categories if c.id in label_map.covered()],
     }
-    images = dataset.images
     latency: list[StageTimes] = []
     per_image: dict[int, ImagePredictions] = {}
     dropped: Counter[str] = Counter()
@@ -390,7 +418,7 @@ def _predict_all(
     return latency, label_map, per_image
 
 
-def _score(
+def score(
     dataset: Dataset, settings: Settings, run: ModelRun, label_map: LabelMap, per_image: dict[int, ImagePredictions]
 ) -> None:
     """AP and IoU from what the model returned, at full precision: AP from ``run.predictions`` (what

@@ -40,6 +40,9 @@ class Faulty(zoo.Model):
             os._exit(0)
         if fault == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
+        if fault == "kill-parent":  # the process that started this worker: under --executor ray, the Ray worker
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(3600)
         if fault == "memory":
             hoard = []
             while True:

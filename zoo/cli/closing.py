@@ -3,11 +3,14 @@ on a benchmark), and the exit status."""
 
 from __future__ import annotations
 
+import platform
+
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from zoo.cli.common import cell, console, safe
+from zoo.context import describe_host
 
 
 def exit_status(results: dict, selected: list[str], strict: bool) -> int:
@@ -31,7 +34,9 @@ def print_result(result: dict) -> None:
     reason = f" — {result['reason']}" if result.get("reason") else ""
     console.print(f"  [{colour}]{status:>10}[/] {escape(safe(result['id'] + reason))}")
     speed = (result.get("missing") or {}).get("speed")
-    for line in filter(None, [result.get("notes"), speed and f"no speed: {speed}"]):
+    host = result.get("host") or {}
+    elsewhere = host.get("hostname") not in (None, platform.node()) and f"ran on {describe_host(host)}"
+    for line in filter(None, [result.get("notes"), speed and f"no speed: {speed}", elsewhere]):
         console.print(f"             {safe(line)}", markup=False)
 
 

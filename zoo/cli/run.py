@@ -8,14 +8,20 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from zoo.cli.closing import exit_status, print_leaderboard, print_result
+from zoo.cli.closing import exit_status, print_leaderboard
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
-from zoo.cli.run_options import check_numbers, default_memory_limit, isolation_options, protocol_options
+from zoo.cli.run_loop import Job, progress, run_models
+from zoo.cli.run_options import (
+    check_executor,
+    check_numbers,
+    default_memory_limit,
+    executor_options,
+    isolation_options,
+    protocol_options,
+)
 from zoo.errors import ZooError
 
 
@@ -67,6 +73,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         help="run the selected models again even if this run folder already has their results",
     )
     isolation_options(run)
+    executor_options(run)
     run.add_argument(
         "--allow-network",
         action="store_true",
@@ -83,18 +90,72 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 def cmd_run(args: argparse.Namespace) -> int:
     from zoo.device import check_device
+    from zoo.executors import RunSpec, open_executor
     from zoo.isolation import Limits, WorkerSetup
     from zoo.registry import select
     from zoo.runfolder import RunFolder
-    from zoo.runner import Settings
 
     check_numbers(args)
+    resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
-    device = check_device(args.device)
+    device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     dataset = load_dataset(args)
-    settings = Settings(
+    settings = _settings(args, device, weights)
+    memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
+    limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
+    out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = RunFolder(out)
+    setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
+    spec = RunSpec(dataset, settings, setup, limits, args.isolation, out)
+    # before the run folder is touched: a cluster that cannot be reached is said now, and nothing is written
+    executor = open_executor(args.executor, spec, _executor_options(args, plugins, resources), _say)
+    try:
+        folder.open(_context(args, settings, limits, dataset, plugins), dataset.coco_ground_truth(), dataset,
+                    fresh=args.force)  # fmt: skip
+        console.print(
+            f"zoo: {len(entries)} model(s) on {safe(dataset.name)} ({len(dataset.images)} images, "
+            f"{dataset.num_boxes} boxes) → {out}",
+            markup=False,
+        )
+        stopped = _run(entries, Job(args, folder, settings, plugins), executor)
+    finally:
+        executor.close()
+    if stopped:
+        return stopped
+    print_leaderboard(folder.results)
+    print(out / "index.html")
+    return exit_status(folder.results, [entry.id for entry in entries], args.strict)
+
+
+def _run(entries: list, job: Job, executor) -> int:
+    """Every model through the executor; the run's end recorded however it ends. Returns 0, or the exit status of
+    an interrupted run (130: Ctrl-C, 143: SIGTERM)."""
+    started = time.time()
+    try:
+        with _sigterm_as_interrupt():
+            run_models(entries, job, executor)
+    except KeyboardInterrupt as stop:
+        console.print(
+            f"zoo: interrupted; the models that finished are in {job.folder.path}; run the same command to resume",
+            markup=False,
+        )
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        job.folder.finish(
+            {
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "duration_s": round(time.time() - started, 2),
+            }
+        )
+    return 0
+
+
+def _settings(args: argparse.Namespace, device: str, weights: dict):
+    from zoo.runner import Settings
+
+    return Settings(
         device=device,
         warmup=args.warmup,
         iters=args.iters,
@@ -109,84 +170,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         imgsz=args.imgsz,
         threads=args.threads,
     )
-    memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
-    limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
-    out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = RunFolder(out)
-    folder.open(
-        _context(args, settings, limits, dataset, device, plugins),
-        dataset.coco_ground_truth(),
-        dataset,
-        fresh=args.force,
-    )
-    setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
-    job = _Job(args, folder, dataset, settings, plugins, setup, limits)
-    console.print(
-        f"zoo: {len(entries)} model(s) on {safe(dataset.name)} ({len(dataset.images)} images, "
-        f"{dataset.num_boxes} boxes) → {out}",
-        markup=False,
-    )
-    started = time.time()
-    try:
-        with _sigterm_as_interrupt():
-            for entry in entries:
-                _measure(entry, job)
-    except KeyboardInterrupt as stop:
-        console.print(
-            f"zoo: interrupted; the models that finished are in {out}; run the same command to resume", markup=False
-        )
-        return 143 if isinstance(stop, Terminated) else 130
-    finally:
-        folder.finish(
-            {
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "duration_s": round(time.time() - started, 2),
-            }
-        )
-    print_leaderboard(folder.results)
-    print(out / "index.html")
-    return exit_status(folder.results, [entry.id for entry in entries], args.strict)
 
 
-@dataclass
-class _Job:
-    """What every model of one ``zoo run`` shares."""
-
-    args: argparse.Namespace
-    folder: Any  # the RunFolder
-    dataset: Any
-    settings: Any
-    plugins: Any
-    setup: Any  # how a worker rebuilds the plugins
-    limits: Any
-    failed: dict = field(default_factory=dict)  # file key -> the outcome of a fetch that failed: asked once per run
+def _executor_options(args: argparse.Namespace, plugins, resources: dict | None) -> dict:
+    if args.executor == "ray":
+        return {"address": args.ray_address, "resources": resources, "shards": args.shards}
+    return {"plugins": plugins, "progress": progress}
 
 
-def _measure(entry, job: _Job) -> None:
-    """One entry: skipped when the run folder has it, else its files fetched, the model run, its row written."""
-    folder = job.folder
-    key = {
-        "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
-        "weights": job.settings.weights.get(entry.id),
-    }
-    if not job.args.force and folder.finished(entry.id, key) is not None:
-        console.print(
-            f"  {'done':>10} {safe(entry.id)} (earlier in this run folder; --force runs it again)", markup=False
-        )
-        return
-    fetched = _fetch(entry, job)
-    model_run = _run_one(entry, job)
-    _record_fetch(model_run.result, fetched)
-    model_run.result["key"] = key
-    model_run.result["entry_notes"] = entry.notes
-    model_run.result["licence"] = entry.licence or None
-    model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    folder.add(model_run)
-    print_result(model_run.result)
+def _say(line: str) -> None:
+    """A line from the executor, its indentation kept (a model's line lines up with the results')."""
+    text = line.lstrip(" ")
+    console.print(" " * (len(line) - len(text)) + safe(text), markup=False)
 
 
-def _context(args, settings, limits, dataset, device, plugins) -> dict:
-    """What results.json records about the run as a whole."""
+def _context(args, settings, limits, dataset, plugins) -> dict:
+    """What results.json records about the run as a whole; the hardware is this machine's (each row records where
+    it ran: with --executor ray, a worker)."""
     from zoo import context as run_context
     from zoo.fetch import config
 
@@ -194,8 +194,17 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
         import torch  # applies it too, and a model sees it as Model.threads)
 
         torch.set_num_threads(settings.threads)
-    hardware = run_context.hardware(device)
-    hardware["peak_gflops"], hardware["peak_method"] = _peak(args.out, hardware, device)
+    device = settings.device
+    if _here(device):
+        hardware = run_context.hardware(device)
+        hardware["peak_gflops"], hardware["peak_method"] = _peak(args.out, hardware, device)
+    else:  # --executor ray --device cuda from a machine without one
+        hardware = {**run_context.hardware("cpu"), "device": device}
+        hardware["peak_gflops"], hardware["peak_method"] = None, f"not measured: this machine has no {device}"
+    executor = {"kind": args.executor}
+    if args.executor == "ray":
+        executor |= {"address": args.ray_address or "a local Ray instance", "model_resources": args.model_resources,
+                     "shards": args.shards}  # fmt: skip
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": run_context.command_line(),
@@ -209,6 +218,7 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
             "coco_max_dets": 100,
         },
         "isolation": {"workers": args.isolation, **vars(limits), "allow_network": args.allow_network},
+        "executor": executor,
         "weights_source": {
             "offline": config.offline(),
             "weights_dir": str(config.weights_dir()) if config.weights_dir() else None,
@@ -219,6 +229,17 @@ def _context(args, settings, limits, dataset, device, plugins) -> dict:
         "dataset": dataset.describe(),
         "plugin_problems": [str(problem) for problem in plugins.problems],
     }
+
+
+def _here(device: str) -> bool:
+    """Whether this machine has ``device`` (checked already, unless the models run on Ray workers)."""
+    from zoo.device import check_device
+
+    try:
+        check_device(device)
+    except ZooError:
+        return False
+    return True
 
 
 def _peak(out: str | None, hardware: dict, device: str) -> tuple[float | None, str]:
@@ -238,79 +259,6 @@ def _peak(out: str | None, hardware: dict, device: str) -> tuple[float | None, s
         return measure_peak_gflops(device)
     except Exception as error:  # a device that cannot run the product (out of memory) still runs its models
         return None, f"not measured: {type(error).__name__}: {error}"
-
-
-def _fetch(entry, job: _Job) -> list:
-    """The entry's missing official files, fetched before it is measured (never inside a timed step); nothing when
-    offline. A file that failed for an earlier model of the run is not tried again (R-CNN, Fast R-CNN and Faster
-    R-CNN share one). A plugin that cannot say what it needs fails in its own row."""
-    from zoo.cli.downloads import fetch_needs
-    from zoo.fetch import FAILED, config
-    from zoo.weights import plan
-
-    if config.offline():
-        return []
-    needs, _ = plan([entry], job.plugins, job.settings.weights)
-    outcomes = [job.failed[n.file.key] for n in needs if n.file.key in job.failed]
-    outcomes += fetch_needs([n for n in needs if n.file.key not in job.failed])
-    job.failed.update((o.file.key, o) for o in outcomes if o.state == FAILED)
-    return outcomes
-
-
-def _record_fetch(result: dict, outcomes: list) -> None:
-    """What fetching did for the model, in its result; a failed fetch is the reason its weights are missing."""
-    from zoo.fetch import FAILED, PRESENT
-    from zoo.runner import NO_WEIGHTS
-
-    result["fetch"] = [
-        {
-            "file": o.file.name,
-            "url": o.file.url,
-            "state": o.state,
-            "path": str(o.path) if o.path else None,
-            "bytes": o.bytes,
-            "seconds": round(o.seconds, 3),
-            "detail": o.detail,
-        }
-        for o in outcomes
-        if o.state != PRESENT
-    ]
-    failed = [o for o in outcomes if o.state == FAILED]
-    if failed and result["status"] == NO_WEIGHTS:
-        result["reason"] = f"could not fetch {failed[0].file.name}: {failed[0].detail}"
-
-
-def _run_one(entry, job: _Job):
-    """One model, in a worker process (default) or in this one, with a progress line while it runs; offline unless
-    --allow-network."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from zoo.isolation import run_in_process, run_isolated
-    from zoo.offline import offline
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    args, out = job.args, job.folder.path
-    with (
-        offline(not args.allow_network),
-        Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
-    ):
-        task = progress.add_task(escape(safe(entry.id)), total=None)
-        phases: list[str] = []
-        started = time.monotonic()
-
-        def report(phase: str, done: int, total: int | None) -> None:
-            description = escape(safe(f"{entry.id}: {phase}"))  # the progress line reads markup
-            progress.update(task, description=description, completed=done, total=total)
-            if not console.is_terminal and phase not in phases:  # a log: a line per phase instead of a bar
-                phases.append(phase)
-                of = f" ({total})" if total else ""
-                console.print(f"  {safe(entry.id)}: {phase}{of} at {time.monotonic() - started:.0f} s", markup=False)
-
-        if not args.isolation:
-            return run_in_process(entry, job.dataset, job.settings, job.plugins, report)
-        log = out / "logs" / f"{entry.id}.log"
-        return run_isolated(entry, job.dataset, job.settings, job.setup, job.limits, out / ".work", log, report)
 
 
 class Terminated(KeyboardInterrupt):

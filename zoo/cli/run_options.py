@@ -1,4 +1,4 @@
-"""The options of ``zoo run`` that set its protocol and its isolation, and their range checks."""
+"""The options of ``zoo run`` that set its protocol, its isolation and its executor, and their checks."""
 
 from __future__ import annotations
 
@@ -74,6 +74,74 @@ def isolation_options(run: argparse.ArgumentParser) -> None:
         action="store_false",
         help="run models in this process instead of one worker process each (faster start, unprotected)",
     )
+
+
+def executor_options(run: argparse.ArgumentParser) -> None:
+    """Where the models run: this machine, one at a time, or a Ray cluster, side by side."""
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one model at a time on this machine (the default); ray: models side by side on a Ray cluster, "
+        "each as a task asking for --model-resources (needs pip install 'zoo[ray]')",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster to join (auto: the one `ray start` runs on this machine; HOST:PORT or "
+        "ray://HOST:PORT); default: start a local Ray instance for this run",
+    )
+    run.add_argument(
+        "--model-resources",
+        metavar="CPU=N,GPU=N,...",
+        help="with --executor ray: what each model (each shard) asks the cluster for (default: GPU=1,CPU=1 with "
+        "--device cuda, else CPU=--threads or 1); other names are the cluster's custom resources",
+    )
+    run.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --executor ray: split each model's accuracy pass over N workers, merged and scored once (the "
+        "same numbers as one pass); speed is timed on the first shard's worker only",
+    )
+
+
+def check_executor(args: argparse.Namespace) -> dict[str, float] | None:
+    """The executor options checked together; with ``--executor ray``, what each model asks the cluster for (and
+    ``--threads`` defaults to its CPUs, so the run's record says what every model ran with)."""
+    if args.executor != "ray":
+        for name in ("ray_address", "model_resources"):
+            if getattr(args, name) is not None:
+                raise ZooError(f"--{name.replace('_', '-')} is for --executor ray; add --executor ray, or drop it")
+        if args.shards != 1:
+            raise ZooError(f"--shards {args.shards} is for --executor ray; add --executor ray, or drop it")
+        return None
+    if args.shards < 1:
+        raise ZooError(f"--shards {args.shards}: give 1 or more")
+    resources = parse_resources(args.model_resources, args.device, args.threads)
+    if args.threads is None and resources.get("CPU", 0) >= 1:
+        args.threads = int(resources["CPU"])
+    return resources
+
+
+def parse_resources(text: str | None, device: str, threads: int | None = None) -> dict[str, float]:
+    """``CPU=4,GPU=1,name=1`` as Ray resources; the default asks for one GPU on CUDA, else ``threads`` CPUs (1)."""
+    if text is None:
+        return {"CPU": 1.0, "GPU": 1.0} if device.startswith("cuda") else {"CPU": float(threads or 1)}
+    resources: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not name or amount < 0 or amount != amount:
+            raise ZooError(f"--model-resources {text}: {item!r} is not NAME=NUMBER; e.g. CPU=2,GPU=1")
+        resources[name.strip()] = amount
+    if not resources:
+        raise ZooError(f"--model-resources {text!r}: give NAME=NUMBER pairs, e.g. CPU=2,GPU=1")
+    return resources
 
 
 def check_numbers(args: argparse.Namespace) -> None:

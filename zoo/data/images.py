@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".mpo", ".dng")
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image kept as its file's bytes, decoded when loaded: an `ImageRecord` source that travels to another
+    machine (``zoo run --executor ray``) and gives the same pixels there as the file gives here."""
+
+    data: bytes
+
+    def __call__(self) -> np.ndarray:
+        return decode_image(self.data)
 
 
 def decode_image(data: bytes) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zoo.context import other_hardware
 from zoo.report import fmt
 from zoo.report.runs import Series
 
@@ -144,6 +145,22 @@ def setting_note(series: Series) -> str:
     return f"timed at the accuracy setting, not at --speed-conf {setting['conf']:g}: {setting.get('why', '')}"
 
 
+def hardware_note(series: Series) -> str:
+    """Where a row was timed when that is other hardware than the rest of its run's; "" otherwise."""
+    return other_hardware(series.result.get("host"), series.run.hardware)
+
+
+def latency_note(series: Series) -> tuple[str, bool]:
+    """Over the median latency: why it was timed at the accuracy setting, and where when that was other hardware
+    (flagged: its speed does not compare with the others')."""
+    elsewhere = hardware_note(series)
+    return "; ".join(filter(None, (setting_note(series), elsewhere))), bool(elsewhere)
+
+
+def latency_mark(series: Series) -> str:
+    return (" *" if setting_note(series) else "") + (" †" if hardware_note(series) else "")
+
+
 def plus_minus(share: float) -> str:
     """A half-width as a share of the median, in percent: ±2.4%, ±12%."""
     if fmt.is_missing(share):
@@ -162,12 +179,13 @@ SPEED_COLUMNS = [
     Column(
         "latency_ms_p50",
         "p50 ms",
-        "median latency per image, batch 1, at the speed setting (--speed-conf); * timed at the accuracy setting",
+        "median latency per image, batch 1, at the speed setting (--speed-conf); * timed at the accuracy setting; "
+        "† timed on other hardware than the rest of the run (--executor ray)",
         "ms",
         better="low",
         missing=("speed",),
-        annotate=lambda series: (setting_note(series), False),
-        mark=lambda series: "" if setting_note(series) == "" else " *",
+        annotate=latency_note,
+        mark=latency_mark,
     ),
     Column(
         "latency_ci_halfwidth",

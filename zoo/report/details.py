@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from zoo.context import describe_host, other_hardware
 from zoo.report import fmt
 from zoo.report.gallery import inside
 from zoo.report.runs import Run, RunSource, Series
@@ -93,6 +94,10 @@ def _facts(s: Series) -> list[Fact]:
         facts.append(Fact("first call after loading", f"{fmt.ms(r['first_call_s'] * 1000)} ms"))
     if r.get("phases_s"):
         facts.append(Fact("where the time went", _phases(r["phases_s"], r.get("in_model_s"))))
+    if r.get("host"):
+        facts.append(Fact("ran on", _host(r["host"], s.run.hardware)))
+    if r.get("shards"):
+        facts.append(Fact("shards", _shards(r["shards"])))
     for what, why in (r.get("missing") or {}).items():
         facts.append(Fact(f"no {what}", str(why)))
     if r.get("notes"):
@@ -115,6 +120,19 @@ def _phases(phases: dict[str, float], in_model: float | None) -> str:
     if in_model is not None and total:
         parts.append(f"{in_model / total:.0%} of the {fmt.significant(total)} s inside the model's own calls")
     return ", ".join(parts)
+
+
+def _host(record: dict[str, Any], reference: dict[str, Any]) -> str:
+    """The machine it ran on, its threads, and whether that is other hardware than the rest of the run's."""
+    threads = record.get("threads")
+    text = describe_host(record) + (f", {threads} thread{'' if threads == 1 else 's'}" if threads else "")
+    return text + (" — other hardware than the rest of the run" if other_hardware(record, reference) else "")
+
+
+def _shards(shards: list[dict[str, Any]]) -> str:
+    """How the accuracy pass was split (``--shards``): images per shard and where each ran; speed from the first."""
+    parts = [f"{s.get('images')} images on {(s.get('host') or {}).get('hostname') or '?'}" for s in shards]
+    return f"the accuracy pass in {len(shards)} shards ({'; '.join(parts)}), merged and scored once; timed on shard 1"
 
 
 def _gflops(info: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from zoo.report.columns import (
     LOCALIZATION_COLUMNS,
     SPEED_COLUMNS,
     Column,
+    hardware_note,
     setting_note,
     speed_setting_of,
 )
@@ -57,7 +58,11 @@ class Card:
 
 
 def speed_intro(series: list[Series]) -> str:
-    """The Speed table's intro: which score threshold its numbers are for, and what a * marks."""
+    """The Speed table's intro: which score threshold its numbers are for, and what a * and a † mark."""
+    return _setting_intro(series) + _elsewhere(series)
+
+
+def _setting_intro(series: list[Series]) -> str:
     intro = "Per image at batch 1, after warm-up calls; the median split into preprocess, inference and postprocess."
     confs = sorted({float(speed_setting_of(s)["conf"]) for s in series if speed_setting_of(s)})
     if not confs:
@@ -69,6 +74,13 @@ def speed_intro(series: list[Series]) -> str:
     if any(setting_note(s) for s in series):
         text += "; rows marked * are timed at the accuracy setting: their model has no threshold to set"
     return f"{text}."
+
+
+def _elsewhere(series: list[Series]) -> str:
+    """A sentence on the rows timed on other hardware than the rest of their run, where there are any."""
+    if not any(hardware_note(s) for s in series):
+        return ""
+    return " Rows marked † were timed on other hardware than the rest of their run: compare their speed with care."
 
 
 def value_of(series: Series, key: str) -> float | None:

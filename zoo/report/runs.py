@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.context import reference_hardware
 from zoo.leaderboard import row as leaderboard_row
 from zoo.leaderboard import sort_key
 from zoo.report import charts, fmt
@@ -47,6 +48,7 @@ class Run:
     summary: str
     counts: dict[str, int]
     finished: bool
+    hardware: dict[str, Any]  # what its rows' hardware is compared with (`zoo.context.reference_hardware`)
 
 
 @dataclass
@@ -103,6 +105,9 @@ def read_runs(sources: Sequence[RunSource], out_dir: Path | None) -> list[Run]:
                 summary=_run_summary(context),
                 counts=counts,
                 finished="finished" in context,
+                hardware=reference_hardware(
+                    context.get("hardware") or {}, [m.get("host") for m in models if isinstance(m, dict)]
+                ),
             )
         )
     return runs
