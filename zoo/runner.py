@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,13 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from zoo import fetch, reproduction, timing
+from zoo import accuracy, fetch, reproduction, timing
 from zoo.data import Dataset, ImageRecord
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
-from zoo.labels import NO_CLASS, LabelMap, build_label_map
-from zoo.metrics.coco import coco_metrics, label_name, results_records
-from zoo.metrics.localization import ImagePredictions, LocalizationResult, localization
+from zoo.labels import LabelMap
+from zoo.metrics.localization import ImagePredictions
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
@@ -127,13 +125,13 @@ def evaluate(
             else:
                 images = dataset.images if part is None else [dataset.images[i] for i in part.images]
                 with clocks.phase("predict"):
-                    latency, label_map, per_image = _predict_all(model, dataset, settings, run, report, sizes, images)
+                    latency, label_map, per_image = _predict_all(model, dataset, run, report, sizes, images)
                 if part is not None:
                     run.scoring = label_map, per_image  # scored where the parts are merged (zoo.shards)
                 else:
                     with clocks.phase("score"):
                         report("scoring", 0, None)
-                        score(dataset, settings, run, label_map, per_image)
+                        accuracy.score(dataset, settings, run, label_map, per_image)
             if part is None or part.timed:
                 with clocks.phase("speed"):
                     _time_speed(model, dataset, settings, latency, result, report, warmup_calls, budget, sizes)
@@ -372,88 +370,12 @@ def _time_speed(
 def _predict_all(
     model: Model,
     dataset: Dataset,
-    settings: Settings,
     run: ModelRun,
     report: Report,
     sizes: set[tuple[int, int]],
     images: list[ImageRecord],
 ) -> tuple[list[StageTimes], LabelMap, dict[int, ImagePredictions]]:
-    """Predict every image of ``images`` (the dataset's, or a part's) at batch 1 (the records into
-    ``run.predictions``) and return the timed calls — every call but the first at an image size not in ``sizes`` (a
-    warm-up for that size; ``sizes`` grows) — with the label map and the per-image predictions `score` needs."""
-    result = run.result
-    label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
-    result["labels"] = {
-        "class_agnostic": model.labels is None,
-        "space": None if model.labels is None else [str(label) for label in model.labels],
-        "mapped": label_map.mapped,
-        "unmapped": label_map.unmapped,
-        "covered": [c.name for c in dataset.categories if c.id in label_map.covered()],
-    }
-    latency: list[StageTimes] = []
-    per_image: dict[int, ImagePredictions] = {}
-    dropped: Counter[str] = Counter()
-    zero_size = 0
     try:
-        for done, image in enumerate(images, start=1):
-            prediction = model.predict([image.load()])
-            report("predicting", done, len(images))
-            zero_size += prediction.zero_size
-            if timing.is_sample(image, sizes):
-                latency.append(prediction.times)
-            detections = prediction.detections[0]
-            categories = (
-                label_map.apply(detections.labels) if model.labels is not None else (np.full(len(detections), NO_CLASS))
-            )
-            if model.labels is not None:
-                for label in detections.labels[categories == NO_CLASS]:
-                    dropped[label_name(model.labels, int(label))] += 1
-            per_image[image.id] = ImagePredictions(image.id, detections.xyxy, detections.scores, categories)
-            run.predictions += results_records(image.id, detections, categories, model.labels)
+        return accuracy.predict_all(model, dataset, run, report, sizes, images)
     except Exception as error:
-        raise _fail(result, "predict", error) from error
-    result["labels"]["predictions"] = len(run.predictions)
-    result["labels"]["dropped"] = dict(dropped.most_common())
-    result["labels"]["zero_size_boxes"] = zero_size  # kept, and scored as COCOeval scores them
-    return latency, label_map, per_image
-
-
-def score(
-    dataset: Dataset, settings: Settings, run: ModelRun, label_map: LabelMap, per_image: dict[int, ImagePredictions]
-) -> None:
-    """AP and IoU from what the model returned, at full precision: AP from ``run.predictions`` (what
-    predictions/<id>.json holds, so a re-scoring of it gives the same numbers), IoU from ``per_image``."""
-    result = run.result
-    accuracy: dict[str, Any] = {"iou_conf": settings.iou_conf}
-    agnostic = localization(
-        dataset.images, per_image, conf=settings.iou_conf, class_aware=False, thresholds=settings.iou_thresholds
-    )
-    if agnostic is None:
-        result["missing"]["localization"] = "the dataset has no ground-truth boxes"
-    else:
-        accuracy["localization"] = _localization_record(agnostic)
-        accuracy["per_image_iou"] = {str(k): round(v, 6) for k, v in agnostic.per_image.items()}
-    ground_truth = dataset.coco_ground_truth()
-    accuracy["coco_agnostic"] = coco_metrics(ground_truth, run.predictions, class_agnostic=True)
-    if result["labels"]["class_agnostic"]:
-        reason = "the model predicts no classes (class-agnostic)"
-        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
-    elif not label_map.mapped:
-        reason = "none of the model's classes is a dataset category"
-        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
-    else:
-        aware = localization(
-            dataset.images, per_image, conf=settings.iou_conf, class_aware=True, thresholds=settings.iou_thresholds
-        )
-        if aware is not None:
-            accuracy["localization_class_aware"] = _localization_record(aware)
-        accuracy["coco"] = coco_metrics(ground_truth, run.predictions, categories=sorted(label_map.covered()))
-    result["accuracy"] = accuracy
-
-
-def _localization_record(value: LocalizationResult) -> dict[str, Any]:
-    return {
-        "mean_iou": value.mean_iou,
-        "localized": {f"{t:g}": share for t, share in value.localized.items()},
-        "num_gt": value.num_gt,
-    }
+        raise _fail(run.result, "predict", error) from error

@@ -2,7 +2,7 @@
 
 Each part predicts a contiguous run of the dataset's images (a `runner.Part`); the first part also warms up and
 times the model, so speed comes from one worker only. The parts' predictions are merged in dataset order and
-scored once (`runner.score`), so the accuracy equals an unsharded run's exactly. Between processes a part's
+scored once (`accuracy.score`), so the accuracy equals an unsharded run's exactly. Between processes a part's
 per-image predictions travel as JSON that keeps their dtypes (`encode_scoring`), losslessly.
 """
 
@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from zoo import reproduction
+from zoo.accuracy import score
 from zoo.data import Dataset
 from zoo.labels import NO_CLASS, LabelMap
 from zoo.metrics.localization import ImagePredictions
 from zoo.registry import Entry
-from zoo.runner import FAILED, OK, TIMEOUT, ModelRun, Part, Settings, score
+from zoo.runner import FAILED, OK, TIMEOUT, ModelRun, Part, Settings
 
 
 def split(count: int, shards: int) -> list[Part]:
