@@ -116,7 +116,14 @@ def _start(out: Path, models: str, registry_path: Path) -> subprocess.Popen:
         text=True,
         start_new_session=True,
         cwd=Path(__file__).parent.parent,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    """Ctrl-C reaches zoo as it does from a terminal, also when the tests run in the background (a shell starts a
+    background job with SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(out: Path, model: str, process: subprocess.Popen, seconds: float = 240) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from zoo import accuracy, fetch, reproduction, timing
-from zoo.data import Dataset, ImageRecord
+from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
 from zoo.labels import LabelMap
@@ -114,8 +114,10 @@ def evaluate(
             clocks.count_calls(model)
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass
-            with clocks.phase("warm_up"):
-                warmup_calls = _warm_up(model, first, settings, result, report, budget)  # the first: the cold start
+            with clocks.phase("warm_up"):  # the first call is the cold start
+                warmup_calls, result["first_call_s"] = _step(
+                    result, "predict", timing.warm_up, model, first, settings, report, budget
+                )
             with clocks.phase("describe"):
                 _describe(model, first, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
@@ -123,18 +125,15 @@ def evaluate(
             if result["untrained"]:
                 result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
             else:
-                images = dataset.images if part is None else [dataset.images[i] for i in part.images]
-                with clocks.phase("predict"):
-                    latency, label_map, per_image = _predict_all(model, dataset, run, report, sizes, images)
-                if part is not None:
-                    run.scoring = label_map, per_image  # scored where the parts are merged (zoo.shards)
-                else:
-                    with clocks.phase("score"):
-                        report("scoring", 0, None)
-                        accuracy.score(dataset, settings, run, label_map, per_image)
+                latency = _accuracy_pass(model, dataset, settings, run, report, sizes, part, clocks)
             if part is None or part.timed:
                 with clocks.phase("speed"):
-                    _time_speed(model, dataset, settings, latency, result, report, warmup_calls, budget, sizes)
+                    result["speed"], skipped = _step(
+                        result, "timing", timing.time_speed, model, dataset, settings, latency, report, warmup_calls,
+                        budget, sizes,
+                    )  # fmt: skip
+                if skipped:
+                    result["missing"]["throughput_batch"] = skipped
         if part is None:
             result["published"] = reproduction.published(entry, weights, result)
             result["reproduction"] = reproduction.check(result, dataset)
@@ -144,6 +143,32 @@ def evaluate(
         result["memory"] = memory.record()
         result["phases_s"], result["in_model_s"] = clocks.record(result.get("load_s"))
     return run
+
+
+def _accuracy_pass(
+    model: Model,
+    dataset: Dataset,
+    settings: Settings,
+    run: ModelRun,
+    report: Report,
+    sizes: set[tuple[int, int]],
+    part: Part | None,
+    clocks: _Clocks,
+) -> list[StageTimes]:
+    """Predict every image (or the part's) and score the predictions — a part's are scored where the parts are
+    merged (`zoo.shards`); returns the calls that are latency samples."""
+    images = dataset.images if part is None else [dataset.images[i] for i in part.images]
+    with clocks.phase("predict"):
+        latency, label_map, per_image = _step(
+            run.result, "predict", accuracy.predict_all, model, dataset, run, report, sizes, images
+        )
+    if part is not None:
+        run.scoring = label_map, per_image
+        return latency
+    with clocks.phase("score"):
+        report("scoring", 0, None)
+        accuracy.score(dataset, settings, run, label_map, per_image)
+    return latency
 
 
 class _Clocks:
@@ -336,46 +361,9 @@ def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[
         _note(result, f"the plugin declares {declared:g} GFLOPs; torch's flop counter counted {counted:.3g}")
 
 
-def _warm_up(
-    model: Model, first: np.ndarray, settings: Settings, result: dict[str, Any], report: Report, budget: timing.Budget
-) -> int:
+def _step(result: dict[str, Any], step: str, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, whose exception fails the model's row as a failure of ``step``."""
     try:
-        calls, result["first_call_s"] = timing.warm_up(model, first, settings, report, budget)
+        return function(*args)
     except Exception as error:
-        raise _fail(result, "predict", error) from error
-    return calls
-
-
-def _time_speed(
-    model: Model,
-    dataset: Dataset,
-    settings: Settings,
-    latency: list[StageTimes],
-    result: dict[str, Any],
-    report: Report,
-    warmup_calls: int,
-    budget: timing.Budget,
-    sizes: set[tuple[int, int]],
-) -> None:
-    try:
-        result["speed"], skipped = timing.time_speed(
-            model, dataset, settings, latency, report, warmup_calls, budget, sizes=sizes
-        )
-    except Exception as error:
-        raise _fail(result, "timing", error) from error
-    if skipped:
-        result["missing"]["throughput_batch"] = skipped
-
-
-def _predict_all(
-    model: Model,
-    dataset: Dataset,
-    run: ModelRun,
-    report: Report,
-    sizes: set[tuple[int, int]],
-    images: list[ImageRecord],
-) -> tuple[list[StageTimes], LabelMap, dict[int, ImagePredictions]]:
-    try:
-        return accuracy.predict_all(model, dataset, run, report, sizes, images)
-    except Exception as error:
-        raise _fail(run.result, "predict", error) from error
+        raise _fail(result, step, error) from error
