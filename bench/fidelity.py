@@ -4,10 +4,10 @@ module, inputs and threads — does timing a model through zoo change how fast i
 zoo's side starts with its whole protocol in this process (`zoo.isolation.run_in_process`, what ``zoo run
 --no-isolation`` does) on an untrained copy (no weights needed): seeded, built, loaded, warmed up, one accuracy pass,
 then exactly ``BLOCK`` timed batch-1 calls (no stop on precision, no batches), with the run's 5 ms memory sampler
-(`zoo.device.PeakMemory`) beside them. Its later blocks time the same model object as the runner's timing loop
-does (an image drawn, then `Model.predict` with its per-step timer) inside a `PeakMemory`. The bare side times
-``model.forward(model.preprocess([image]))`` on that same object with `time.perf_counter` (preprocessing untimed),
-no sampler, over the same images in the same order, at the same torch thread count.
+(`zoo.device.PeakMemory`) beside them. Its later blocks time the same model object with the runner's own timing
+loop (`zoo.timing.top_up`: an image drawn, then `Model.predict` with its per-step timer) inside a `PeakMemory`.
+The bare side times ``model.forward(model.preprocess([image]))`` on that same object with `time.perf_counter`
+(preprocessing untimed), no sampler, over the same images in the same order, at the same torch thread count.
 
 Blocks alternate ABBA (zoo, bare | bare, zoo | zoo, bare ...), so load from other processes on a busy machine falls on
 both sides alike; each pair of neighbouring blocks gives a ratio of medians, and a model's ratio is the median of
@@ -27,7 +27,7 @@ import numpy as np
 from bench.catalogue import load_catalogue
 from bench.table import Row, missing_row
 from zoo.data import Dataset, load_dataset
-from zoo.model import UNTRAINED, Model
+from zoo.model import UNTRAINED, Model, StageTimes
 from zoo.plugins import Plugins, RegisteredModel
 from zoo.registry import Entry
 
@@ -144,18 +144,18 @@ def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any
 
 
 def zoo_block(model: Model, dataset: Dataset, settings: Any) -> list[float]:
-    """ms of the inference step of ``settings.iters`` calls timed as the runner's timing loop times them (each
-    image drawn or decoded, then `Model.predict`, zoo's per-step timer), its memory sampler running, cycling the
-    dataset's images from the first."""
+    """ms of the inference step of ``settings.iters`` calls timed by zoo's own timing loop (`zoo.timing.top_up`:
+    each image drawn or decoded, then `Model.predict`, zoo's per-step timer), its memory sampler running, cycling
+    the dataset's images from the first."""
+    from zoo import timing
     from zoo.device import PeakMemory
+    from zoo.runner import no_report
 
     _set_threads(settings.threads)
-    samples = []
+    latency: list[StageTimes] = []
     with PeakMemory(settings.device):
-        for index in range(settings.iters):
-            image = dataset.images[index % len(dataset.images)]
-            samples.append(model.predict([image.load()]).times.inference * 1000.0)
-    return samples
+        timing.top_up(model, dataset, settings, latency, no_report, timing.Budget(settings.speed_budget))
+    return [sample.inference * 1000.0 for sample in latency]
 
 
 def _capturing(plugins: Plugins, entry: Entry, built: list[Model]) -> Plugins:

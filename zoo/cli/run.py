@@ -195,7 +195,7 @@ def _context(args, settings, limits, dataset, plugins) -> dict:
 
         torch.set_num_threads(settings.threads)
     device = settings.device
-    if _here(device):
+    if args.executor != "ray" or _here(device):  # the local executor checked the device already
         hardware = run_context.hardware(device)
         hardware["peak_gflops"], hardware["peak_method"] = _peak(args.out, hardware, device)
     else:  # --executor ray --device cuda from a machine without one
@@ -232,7 +232,7 @@ def _context(args, settings, limits, dataset, plugins) -> dict:
 
 
 def _here(device: str) -> bool:
-    """Whether this machine has ``device`` (checked already, unless the models run on Ray workers)."""
+    """Whether this machine has ``device`` (Ray workers may have it where this one does not)."""
     from zoo.device import check_device
 
     try:

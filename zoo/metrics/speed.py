@@ -93,7 +93,10 @@ def median_interval_ms(samples: Sequence[StageTimes]) -> tuple[float, float, flo
 
 def is_precise(samples: Sequence[StageTimes], precision: float) -> bool:
     """Whether the 95% interval of the median latency is within ``precision`` (a share) of the median."""
-    interval = median_interval_ms(samples)
+    return _within(median_interval_ms(samples), precision)
+
+
+def _within(interval: tuple[float, float, float] | None, precision: float) -> bool:
     return interval is not None and ci_halfwidth(*interval) <= precision
 
 
@@ -111,7 +114,7 @@ def speed_record(
         "latency_ms": latency_summary(latency),
         "median_ci_ms": None if interval is None else [interval[0], interval[2]],
         "ci_halfwidth": halfwidth,
-        "precise": is_precise(latency, precision),
+        "precise": _within(interval, precision),
         "images_per_s": throughput(latency, 1),
         "latency_samples_ms": {
             stage: [round(getattr(sample, stage) * 1000.0, 4) for sample in latency] for stage in STAGES
