@@ -1,0 +1,146 @@
+"""``zoo track``'s protocol from end to end: the oracle row, each detector's row (loaded as ``zoo run`` loads it,
+measured offline), TrackEval over every row's files, and the run folder: ``tracking.json``, ``leaderboard.csv``.
+
+A model that fails is a ``failed`` row with its reason, and the others go on; a model without weights is timed on
+an untrained copy and its tracks are not scored (``no-weights``), as in ``zoo run``.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zoo.files import atomic_write, to_json
+from zoo.registry import Entry
+from zoo.tracking import metrics, tracker
+from zoo.tracking.run import ORACLE, Report, blank_row, detector_row, oracle_row, tracks_dir
+from zoo.tracking.video import Video
+
+LEADERBOARD = ("id", "kind", "status", "hota", "deta", "assa", "mota", "idf1", "idsw", "fps", "detector_ms_per_frame",
+               "tracker_ms_per_frame", "tracker_share", "conf", "loca", "motp", "fp", "fn", "frag", "ids", "gt_ids",
+               "weights", "reason")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """Every knob of a tracking run; written into ``tracking.json``."""
+
+    tracker: str = "bytetrack"
+    conf: float = 0.1  # ByteTrack's low threshold: its second association sees every box it would use
+    device: str = "cpu"
+    threads: int | None = None
+    oracle: bool = True
+    weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
+
+
+def no_report(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+def track_models(
+    entries: list[Entry], plugins: Any, video: Video, settings: TrackSettings, out: Path, report_for: Any = None
+) -> list[dict[str, Any]]:
+    """Every row, scored; written to ``out`` as the rows finish and again once TrackEval has scored them."""
+    shutil.rmtree(tracks_dir(out), ignore_errors=True)
+    rows: list[dict[str, Any]] = []
+    if settings.oracle:
+        rows.append(oracle_row(video, settings.tracker, out))
+    for entry in entries:
+        report = report_for(entry) if report_for else None
+        if report is None:
+            rows.append(_detector(entry, plugins, video, settings, out, no_report))
+        else:
+            with report as progress:
+                rows.append(_detector(entry, plugins, video, settings, out, progress))
+        write_folder(out, video, settings, rows)
+    score(rows, video, out)
+    write_folder(out, video, settings, rows)
+    return rows
+
+
+def _detector(entry: Entry, plugins: Any, video: Video, settings: TrackSettings, out: Path, report: Report) -> dict:
+    """One detector's row; whatever goes wrong is its status and reason."""
+    from zoo.offline import offline
+    from zoo.runner import Settings, _Failed, _load
+
+    row = blank_row(entry.id, "detector", settings.conf)
+    row["family"] = entry.family
+    report("loading", 0, None)
+    try:
+        load_settings = Settings(device=settings.device, threads=settings.threads, weights=settings.weights)
+        with offline():
+            model = _load(entry, plugins, load_settings, settings.weights.get(entry.id), row)
+            if model is None:
+                return row
+            untrained = row["untrained"]
+            measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report)
+    except _Failed:  # loading failed; the runner put the reason in the row
+        return row
+    except Exception as error:
+        row["status"], row["reason"] = "failed", f"{type(error).__name__}: {' '.join(str(error).split())}"
+        row["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+        return row
+    keep = {key: row[key] for key in ("status", "reason", "notes", "framework", "load_s")}
+    row.update(measured)
+    row.update(keep)
+    row["weights"] = "untrained (random initialisation)" if untrained else (model.info().weights or entry.weights)
+    if untrained:
+        row["untrained"] = True
+        row["missing"]["metrics"] = "weights missing: tracks of an untrained copy are not scored (speed only)"
+    return row
+
+
+def score(rows: list[dict[str, Any]], video: Video, out: Path) -> None:
+    """TrackEval over every row with tracks to score, at once; the numbers go into each row's ``metrics``."""
+    scored = [row for row in rows if row["status"] == "ok" and row["files"]]
+    if not scored:
+        return
+    sequences = {sequence.name: sequence.length for sequence in video.sequences}
+    results = metrics.evaluate(video.root, sequences, tracks_dir(out), [r["id"] for r in scored], out / "trackeval")
+    for row in scored:
+        row["metrics"] = results[row["id"]]
+
+
+def write_folder(out: Path, video: Video, settings: TrackSettings, rows: list[dict[str, Any]]) -> None:
+    """``tracking.json`` (everything) and ``leaderboard.csv`` (one line per row, best HOTA first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "kind": "zoo-track",
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": {k: v for k, v in vars(settings).items() if k != "weights"},
+        "tracker": tracker.describe(settings.tracker),
+        "data": video.describe(),
+        "rows": rows,
+    }
+    atomic_write(out / "tracking.json", to_json(record))
+    lines = [LEADERBOARD] + [tuple(_cell(flat(row).get(key)) for key in LEADERBOARD) for row in sorted_rows(rows)]
+    with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(lines)
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's combined metrics, speed and identity in one flat mapping (the leaderboard's columns)."""
+    return {**row, **row.get("speed", {}), **row.get("metrics", {}).get(metrics.COMBINED, {})}
+
+
+def sorted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Best combined HOTA first; rows without one (failed, untrained) after, by id."""
+
+    def key(row: dict[str, Any]) -> tuple:
+        hota = flat(row).get("hota")
+        return (hota is None, -(hota or 0.0), row["id"] != ORACLE, row["id"])
+
+    return sorted(rows, key=key)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
