@@ -49,7 +49,10 @@ def track_models(
     shutil.rmtree(tracks_dir(out), ignore_errors=True)
     rows: list[dict[str, Any]] = []
     if settings.oracle:
-        rows.append(oracle_row(video, settings.tracker, out))
+        from zoo.offline import offline
+
+        with offline():
+            rows.append(oracle_row(video, settings.tracker, out))
     for entry in entries:
         report = report_for(entry) if report_for else None
         if report is None:

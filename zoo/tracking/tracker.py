@@ -10,6 +10,7 @@ scored is the detector's, and the oracle row's boxes are exactly the ground trut
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
@@ -54,8 +55,7 @@ class Tracker:
     def __init__(self, name: str = "bytetrack", frame_rate: float = 30.0) -> None:
         if name not in TRACKERS:
             raise ValueError(f"unknown tracker {name!r}; the trackers are {', '.join(TRACKERS)}")
-        from ultralytics.trackers.byte_tracker import BYTETracker
-
+        BYTETracker = _byte_tracker()
         self.settings = ByteTrackSettings()
         args = SimpleNamespace(tracker_type="bytetrack", **asdict(self.settings))
         if "frame_rate" in inspect.signature(BYTETracker.__init__).parameters:  # ultralytics < 8.4 scales the buffer
@@ -78,8 +78,26 @@ class Tracker:
         return out[:, 4].astype(np.int64), xyxy[index], scores[index]
 
 
+def _byte_tracker() -> type:
+    """ultralytics' ByteTrack class, imported as zoo's ultralytics plugin imports the library: offline (no online
+    check at import), installing nothing, quiet."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+    omp = os.environ.get("OMP_NUM_THREADS")
+    import torch  # noqa: F401  (before ultralytics, which sets OMP_NUM_THREADS=1 after torch sized its pool)
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
+    return BYTETracker
+
+
 def describe(name: str) -> dict:
     """The tracker and its settings, for the record."""
+    _byte_tracker()
     import ultralytics
 
     return {
