@@ -146,6 +146,14 @@ def test_zoo_track_figures_equal_trackevals_own_evaluation_of_its_files(cli_run,
     assert rows["oracle"]["metrics"]["combined"]["hota"] > rows["reference-blobs"]["metrics"]["combined"]["hota"]
 
 
+def test_a_second_run_into_the_folder_keeps_the_rows_it_has(cli_run):
+    out, record = cli_run
+    code, _, stderr = run_zoo("track", "--models", "reference-blobs", "--data", BUSY, "--out", str(out))
+    assert code == 0 and "done reference-blobs (earlier in this run folder" in stderr
+    again = json.loads((out / "tracking.json").read_text())
+    assert [r["metrics"] for r in again["rows"]] == [r["metrics"] for r in record["rows"]]
+
+
 def test_the_run_folder_has_the_leaderboard_page_and_tracks(cli_run):
     out, record = cli_run
     with open(out / "leaderboard.csv") as handle:

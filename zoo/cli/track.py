@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from zoo.cli.common import cell, console, load_catalogue, parse_weights, print_columns, safe
+from zoo.cli.run_options import default_memory_limit, isolation_options
 from zoo.errors import ZooError
 
 
@@ -44,6 +45,10 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     )
     track.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch and Model.threads")
     track.add_argument("--no-oracle", dest="oracle", action="store_false", help="leave out the oracle row")
+    track.add_argument(
+        "--force", action="store_true", help="track the selected models again even if this run folder has their rows"
+    )
+    isolation_options(track)
     track.set_defaults(command=cmd_track)
 
 
@@ -65,7 +70,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     out = Path(args.out) if args.out else Path("reports") / f"track-{datetime.now():%Y%m%d-%H%M%S}"
     video = load_video(args.data, out=out)
-    settings = TrackSettings(args.tracker, args.conf, device, args.threads, args.oracle, weights)
+    settings = TrackSettings(args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights)
     _fetch(entries, plugins, weights)
     if args.threads is not None:
         import torch
@@ -76,7 +81,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         f"{safe(video.source)} ({len(video.sequences)} sequence(s), {video.frames} frames) → {out}",
         markup=False,
     )
-    rows = track_models(entries, plugins, video, settings, out, progress)
+    say = lambda line: console.print("  " + safe(line), markup=False)  # noqa: E731
+    rows = track_models(entries, plugins, video, settings, out, progress, isolation=_isolation(args), force=args.force,
+                        say=say)  # fmt: skip
     page = write_page(out)
     _print(rows)
     print(page)
@@ -84,6 +91,17 @@ def cmd_track(args: argparse.Namespace) -> int:
     if failed:
         console.print(f"zoo: {len(failed)} row(s) failed: {', '.join(map(safe, failed))} (exit status 1)", markup=False)
     return 1 if failed else 0
+
+
+def _isolation(args: argparse.Namespace) -> tuple | None:
+    """The worker setup and limits each detector runs under (as in ``zoo run``), or None: ``--no-isolation``."""
+    from zoo.isolation import Limits, WorkerSetup
+
+    if not args.isolation:
+        return None
+    memory = args.memory_limit if args.memory_limit is not None else default_memory_limit()
+    limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory or None)
+    return WorkerSetup(plugin_dirs=tuple(args.plugins_dir)), limits
 
 
 def _fetch(entries: list, plugins, weights: dict) -> None:

@@ -7,9 +7,11 @@ an untrained copy and its tracks are not scored (``no-weights``), as in ``zoo ru
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import shutil
+import json
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +37,7 @@ class TrackSettings:
     device: str = "cpu"
     threads: int | None = None
     oracle: bool = True
+    isolation: bool = True  # each detector in a worker process (recorded; the workers come from track_models)
     weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
 
 
@@ -43,10 +46,23 @@ def no_report(phase: str, done: int, total: int | None) -> None:
 
 
 def track_models(
-    entries: list[Entry], plugins: Any, video: Video, settings: TrackSettings, out: Path, report_for: Any = None
+    entries: list[Entry],
+    plugins: Any,
+    video: Video,
+    settings: TrackSettings,
+    out: Path,
+    report_for: Any = None,
+    *,
+    isolation: tuple[Any, Any] | None = None,
+    force: bool = False,
+    say: Any = None,
 ) -> list[dict[str, Any]]:
-    """Every row, scored; written to ``out`` as the rows finish and again once TrackEval has scored them."""
-    shutil.rmtree(tracks_dir(out), ignore_errors=True)
+    """Every row, scored; written to ``out`` as the rows finish and again once TrackEval has scored them.
+
+    ``isolation``: ``(WorkerSetup, Limits)`` to run each detector in a worker process (`zoo.tracking.isolated`);
+    None runs them here. A detector this run folder already tracked with the same key (entry, weights, settings,
+    data) is kept, not run again, unless ``force``; ``say(line)`` is told so."""
+    earlier = {} if force else _earlier_rows(out)
     rows: list[dict[str, Any]] = []
     if settings.oracle:
         from zoo.offline import offline
@@ -54,26 +70,72 @@ def track_models(
         with offline():
             rows.append(oracle_row(video, settings.tracker, out))
     for entry in entries:
-        report = report_for(entry) if report_for else None
-        if report is None:
-            rows.append(_detector(entry, plugins, video, settings, out, no_report))
-        else:
-            with report as progress:
-                rows.append(_detector(entry, plugins, video, settings, out, progress))
+        key = _key(entry, settings, video)
+        before = earlier.get(entry.id)
+        if _reusable(before, key, out):
+            rows.append(before)
+            if say:
+                say(f"{'done':>10} {entry.id} (earlier in this run folder; --force runs it again)")
+            continue
+        with report_for(entry) if report_for else _quiet() as progress:
+            if isolation is not None:
+                from zoo.tracking.isolated import track_isolated
+
+                row = track_isolated(entry, video, settings, *isolation, out, progress)
+            else:
+                row = detector_row_here(entry, plugins, video, settings, out, progress)
+        row["key"] = key
+        rows.append(row)
         write_folder(out, video, settings, rows)
     score(rows, video, out)
     write_folder(out, video, settings, rows)
     return rows
 
 
-def _detector(entry: Entry, plugins: Any, video: Video, settings: TrackSettings, out: Path, report: Report) -> dict:
-    """One detector's row; whatever goes wrong is its status and reason."""
+@contextlib.contextmanager
+def _quiet() -> Iterator[Report]:
+    yield no_report
+
+
+def _key(entry: Entry, settings: TrackSettings, video: Video) -> dict[str, Any]:
+    """What a row was measured with: an earlier row with the same key need not run again."""
+    return {
+        "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
+        "weights": settings.weights.get(entry.id),
+        "settings": {"tracker": settings.tracker, "conf": settings.conf, "device": settings.device},
+        "data": video.fingerprint,
+    }
+
+
+def _reusable(before: dict[str, Any] | None, key: dict[str, Any], out: Path) -> bool:
+    """Whether an earlier row was measured with ``key`` and its tracks are still there (a failed row runs again)."""
+    if not before or before.get("key") != key or before.get("status") not in ("ok", "no-weights"):
+        return False
+    return bool(before["files"]) and all((out / f).is_file() for f in before["files"].values())
+
+
+def _earlier_rows(out: Path) -> dict[str, dict[str, Any]]:
+    """The detector rows an earlier ``zoo track`` wrote into this folder, by id."""
+    try:
+        record = json.loads((out / "tracking.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {row["id"]: row for row in record.get("rows", []) if row.get("kind") == "detector" and row.get("key")}
+
+
+def detector_row_here(
+    entry: Entry, plugins: Any, video: Video, settings: TrackSettings, out: Path, report: Report
+) -> dict[str, Any]:
+    """One detector's row in this process, loaded as ``zoo run`` loads it (an untrained copy when its weights are
+    missing), measured offline; whatever goes wrong is its status and reason."""
+    from zoo.isolation import _seed
     from zoo.offline import offline
     from zoo.runner import Settings, _Failed, _load
 
     row = blank_row(entry.id, "detector", settings.conf)
     row["family"] = entry.family
     report("loading", 0, None)
+    _seed(settings)  # as zoo run seeds a model: an untrained copy's random weights too
     try:
         load_settings = Settings(device=settings.device, threads=settings.threads, weights=settings.weights)
         with offline():
