@@ -143,7 +143,7 @@ def detector_row_here(
             if model is None:
                 return row
             untrained = row["untrained"]
-            measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report)
+            measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report, untrained)
     except _Failed:  # loading failed; the runner put the reason in the row
         return row
     except Exception as error:
@@ -156,7 +156,10 @@ def detector_row_here(
     row["weights"] = "untrained (random initialisation)" if untrained else (model.info().weights or entry.weights)
     if untrained:
         row["untrained"] = True
-        row["missing"]["metrics"] = "weights missing: tracks of an untrained copy are not scored (speed only)"
+        row["missing"]["metrics"] = (
+            "weights missing: timed on an untrained copy (all its boxes to the tracker, whatever their label); its"
+            " tracks are not scored"
+        )
     return row
 
 

@@ -73,9 +73,17 @@ def oracle_row(video: Video, tracker: str, out: Path) -> dict[str, Any]:
 
 
 def detector_row(
-    entry: Entry, model: Any, video: Video, tracker: str, conf: float, out: Path, report: Report
+    entry: Entry,
+    model: Any,
+    video: Video,
+    tracker: str,
+    conf: float,
+    out: Path,
+    report: Report,
+    every_label: bool = False,
 ) -> dict[str, Any]:
-    """``model`` (loaded) on every frame; boxes of the tracked objects scoring at least ``conf`` go to the tracker."""
+    """``model`` (loaded) on every frame; boxes of the tracked objects scoring at least ``conf`` go to the tracker.
+    ``every_label``: all boxes go, whatever their label (an untrained copy, timed and never scored)."""
     row = blank_row(entry.id, "detector", conf)
     row["family"], row["framework"] = entry.family, model.framework
     row["score_threshold_applied"] = bool(model.set_score_threshold(conf)) if conf > 0 else False
@@ -87,7 +95,7 @@ def detector_row(
     model.predict([first])  # the cold start: not a sample
     row["speed_first_call_s"] = time.perf_counter() - started
     for sequence in video.sequences:
-        keep_label = _label_filter(model, sequence)
+        keep_label = _label_filter(None if every_label else model.labels, model.label_aliases, sequence)
         engine, rows = Tracker(tracker, sequence.frame_rate), []
         for frame in range(1, sequence.length + 1):
             prediction = model.predict([sequence.load_frame(frame)])
@@ -112,17 +120,16 @@ def detector_row(
     return row
 
 
-def _label_filter(model: Any, sequence: VideoSequence) -> Callable[[np.ndarray], np.ndarray]:
-    """Which of a model's labels are the sequence's tracked objects (joined by name, as `zoo run` joins classes);
-    a class-agnostic model's boxes are all kept."""
-    if model.labels is None:
+def _label_filter(names: Any, aliases: Any, sequence: VideoSequence) -> Callable[[np.ndarray], np.ndarray]:
+    """Which of a model's labels (``names``) are the sequence's tracked objects (joined by name, as `zoo run` joins
+    classes); a class-agnostic model's boxes are all kept."""
+    if names is None:
         return lambda labels: np.ones(len(labels), bool)
     categories = [Category(1, name) for name in sequence.objects]
-    label_map = build_label_map(model.labels, categories, model.label_aliases)
+    label_map = build_label_map(names, categories, aliases)
     if not label_map.covered():
         raise ValueError(
-            f"none of the model's {len(model.labels)} labels is one of the tracked objects"
-            f" ({', '.join(sequence.objects)})"
+            f"none of the model's {len(names)} labels is one of the tracked objects ({', '.join(sequence.objects)})"
         )
     return lambda labels: label_map.apply(labels) != NO_CLASS
 
