@@ -229,6 +229,21 @@ def test_a_broken_sequence_is_one_clear_error(calm, tmp_path, how, message):
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
 
 
+def test_a_detector_that_crashes_costs_its_row_only(tmp_path):
+    """Each detector in its own worker, as in zoo run: a segfault is a failed row with the cause and the log's tail,
+    and the good detector beside it is scored."""
+    registry = tmp_path / "registry.yaml"
+    registry.write_text("models:\n  reference-blobs: {}\n  crash:\n    model: faulty\n    options: {fault: segfault}\n")
+    plugins = Path(__file__).parent / "fault_plugins"
+    args = ("track", "--registry", str(registry), "--plugins-dir", str(plugins), "--models", "all", "--out")
+    code, _, stderr = run_zoo(*args, str(tmp_path / "o"), "--data", "moving-shapes:seqs=1,frames=6")
+    rows = {r["id"]: r for r in json.loads((tmp_path / "o" / "tracking.json").read_text())["rows"]}
+    assert code == 1 and "1 row(s) failed: crash" in stderr
+    assert rows["crash"]["status"] == "failed" and "the worker crashed (SIGSEGV)" in rows["crash"]["reason"]
+    assert "Segmentation fault" in rows["crash"]["reason"] and (tmp_path / "o" / "logs" / "crash.log").is_file()
+    assert rows["reference-blobs"]["status"] == "ok" and rows["reference-blobs"]["metrics"]["combined"]["hota"] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -4,6 +4,7 @@ crash, a hang or a runaway allocation costs that row and nothing else."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import multiprocessing
 import os
@@ -103,6 +104,7 @@ def _worker(
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+    faulthandler.enable(log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from zoo.offline import block_network
     from zoo.plugins import load_plugins
