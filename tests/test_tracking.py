@@ -208,7 +208,10 @@ def _broken(calm, tmp_path, how: str) -> Path:
         gt = folder / "gt" / "gt.txt"
         lines = gt.read_text().splitlines()
         cells = lines[2].split(",")
-        cells[1] = {"bad id": "1.5", "duplicate id": lines[1].split(",")[1]}[how]
+        if how == "bad class":
+            cells[7] = "-1"
+        else:
+            cells[1] = {"bad id": "1.5", "duplicate id": lines[1].split(",")[1]}[how]
         cells[0] = lines[1].split(",")[0] if how == "duplicate id" else cells[0]
         gt.write_text("\n".join(lines[:2] + [",".join(cells)] + lines[3:]) + "\n")
     return folder.parent
@@ -220,6 +223,7 @@ def _broken(calm, tmp_path, how: str) -> Path:
         ("missing frame", "1 of its 24 frames missing (first: "),
         ("bad id", "gt.txt:3: id 1.5 is not a whole number of 1 or more; fix that line"),
         ("duplicate id", "gt.txt:3: id "),
+        ("bad class", "gt.txt:3: class -1 is not one of MOTChallenge's classes 1..13"),
     ],
 )
 def test_a_broken_sequence_is_one_clear_error(calm, tmp_path, how, message):

@@ -24,6 +24,7 @@ from zoo.data.images import decode_image
 from zoo.errors import ZooError
 
 PEDESTRIAN = 1  # MOTChallenge's class id of what is tracked and scored; the others only guide preprocessing
+MOT_CLASSES = range(1, 14)  # pedestrian, person on vehicle, car, ..., crowd: the ids TrackEval's MOT17 reader knows
 MOT17_COPY = re.compile(r"^(MOT17-\d+)-(DPM|FRCNN|SDP)$")
 KEPT_COPY = "FRCNN"  # of MOT17's three identical copies of each sequence (they differ only in public detections)
 
@@ -220,6 +221,8 @@ def read_ground_truth(path: Path, length: int) -> GroundTruth:
             raise ValueError(f"{where}: frame {cells[0]} is not a whole number in 1..{length} (seqLength)")
         if track_id != int(track_id) or track_id < 1:
             raise ValueError(f"{where}: id {cells[1]} is not a whole number of 1 or more")
+        if values[7] not in MOT_CLASSES:
+            raise ValueError(f"{where}: class {cells[7]} is not one of MOTChallenge's classes 1..13 (1: pedestrian)")
         if (int(frame), int(track_id)) in seen:
             raise ValueError(f"{where}: id {int(track_id)} appears twice in frame {int(frame)}")
         seen.add((int(frame), int(track_id)))
