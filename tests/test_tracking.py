@@ -165,6 +165,9 @@ def test_the_run_folder_has_the_leaderboard_page_and_tracks(cli_run):
     assert all((out / f).is_file() for f in record["rows"][1]["files"].values())
     for strip in (out / "strips").glob("*.png"):
         assert strip.name in page
+    (out / "index.html").unlink()
+    code, stdout, _ = run_zoo("report", str(out))  # zoo report rebuilds a track folder's page
+    assert code == 0 and stdout.strip() == str(out / "index.html") and (out / "index.html").read_text() == page
 
 
 def test_mot17_distractors_are_handled_by_trackevals_preprocessing(calm, blobs, tmp_path):
