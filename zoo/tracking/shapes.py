@@ -12,6 +12,7 @@ object in its own horizontal lane: objects still enter and leave, and never over
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,10 @@ class _Object:
 
 
 def write(spec: str, folder: Path) -> Path:
-    """Draw every sequence of ``spec`` into ``folder`` (``folder/<seq>/...``) and return ``folder``."""
+    """Draw every sequence of ``spec`` into ``folder`` (``folder/<seq>/...``, anything there before removed: the
+    folder holds exactly this spec's sequences) and return ``folder``."""
     options = parse_spec(spec)
+    shutil.rmtree(folder, ignore_errors=True)
     for index in range(options["seqs"]):
         _write_sequence(folder / f"shapes-{index + 1:02d}", index, options)
     return folder
