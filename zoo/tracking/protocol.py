@@ -169,7 +169,10 @@ def score(rows: list[dict[str, Any]], video: Video, out: Path) -> None:
     if not scored:
         return
     sequences = {sequence.name: sequence.length for sequence in video.sequences}
-    results = metrics.evaluate(video.root, sequences, tracks_dir(out), [r["id"] for r in scored], out / "trackeval")
+    # MOT20 adds one distractor class (non-MOT vehicles) to TrackEval's preprocessing; everything else reads as MOT17
+    benchmark = "MOT20" if all(name.startswith("MOT20-") for name in sequences) else "MOT17"
+    ids = [row["id"] for row in scored]
+    results = metrics.evaluate(video.root, sequences, tracks_dir(out), ids, out / "trackeval", benchmark)
     for row in scored:
         row["metrics"] = results[row["id"]]
 
