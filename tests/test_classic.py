@@ -59,7 +59,7 @@ def test_zoo_run_scores_them_on_sample_with_no_network(tmp_path):
         "run", "--offline", "--models", "family:classic", "--data", "sample", "--out", str(out), "--no-isolation", *FAST
     )
     assert code == 0, stderr
-    rows = {row["id"]: row for row in read_results(out)["models"]}
+    rows = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     assert set(rows) == {*CLASSIC, "reference-blobs"}
     for model_id in CLASSIC:
         row = rows[model_id]

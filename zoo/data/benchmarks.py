@@ -140,8 +140,8 @@ def get(name: str) -> Benchmark | None:
     return BENCHMARKS.get(name)
 
 
-def missing(benchmark: Benchmark) -> str:
-    """Why the benchmark cannot be read from this machine ("" when it can): not fetched, or files lost since."""
+def missing(benchmark: Benchmark) -> str | None:
+    """Why the benchmark cannot be read from this machine (None when it can): not fetched, or files lost since."""
     folder = benchmark.folder()
     try:
         files = json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"]
@@ -152,7 +152,7 @@ def missing(benchmark: Benchmark) -> str:
         if not path.is_file() or path.stat().st_size != size:
             changed = "missing" if not path.is_file() else "changed"
             return f"{benchmark.name} at {folder} is incomplete ({path} is {changed})"
-    return ""
+    return None
 
 
 def fetch(benchmark: Benchmark, progress: Progress | None = None) -> list[Outcome]:

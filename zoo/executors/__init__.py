@@ -4,7 +4,7 @@ local.py   one model at a time on this machine, each in its own worker process (
 ray.py     models side by side on a Ray cluster (``--executor ray``), a model's accuracy pass optionally split
            into shards (`zoo.shards`); ray_worker.py is what runs on the cluster's workers
 
-Both stand behind `Executor`. The CLI's loop (``zoo/cli/run_loop.py``) is the same for either: while the executor
+Both stand behind `Executor`. The loop over the models (loop.py) is the same for either: while the executor
 has room, submit the next model; then take the next finished one and write its row. Only the driver writes the
 run folder, so resume and ``--force`` work the same whatever ran the models.
 """
@@ -18,7 +18,8 @@ from typing import Protocol
 from zoo.data import Dataset
 from zoo.isolation import Limits, WorkerSetup
 from zoo.registry import Entry
-from zoo.runner import ModelRun, Settings
+from zoo.results import ModelRun
+from zoo.settings import Settings
 
 
 @dataclass(frozen=True)
