@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Dataset, Track, no_progress
+from zoo.data import coco, voc
+from zoo.data.dataset import Dataset, Track, no_progress
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure
 from zoo.files import atomic_write, to_json
@@ -191,8 +192,6 @@ def offline_message(benchmark: Benchmark) -> str:
 
 def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset:
     """Read the benchmark from its folder (`fetch` first); ``limit`` keeps the first N image ids."""
-    from zoo.data import coco, voc
-
     benchmark = BENCHMARKS[name]
     problem = missing(benchmark)
     if problem and config.offline():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from zoo.executors import RunSpec
+from zoo.executors.base import RunSpec
 from zoo.isolation import run_in_process, run_isolated
 from zoo.offline import offline
 from zoo.registry import Entry

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from zoo.executors import Executor
+from zoo.executors.base import Executor
 from zoo.fetch import FAILED, PRESENT, Outcome, config
 from zoo.plugins import Plugins
 from zoo.registry import Entry

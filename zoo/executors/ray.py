@@ -21,7 +21,7 @@ from typing import Any
 from zoo.data import Dataset
 from zoo.data.images import EncodedImage
 from zoo.errors import ZooError
-from zoo.executors import RunSpec
+from zoo.executors.base import RunSpec
 from zoo.executors.ray_worker import WorkerSpec, run_part
 from zoo.files import atomic_write
 from zoo.registry import Entry
