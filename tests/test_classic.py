@@ -46,6 +46,12 @@ def test_hog_finds_the_pedestrian_in_bus_jpg(models):
     np.testing.assert_array_equal(again.xyxy, found.xyxy)
 
 
+def test_hog_on_an_image_smaller_than_its_window_finds_nothing_instead_of_crashing(models):
+    """OpenCV 4's HOG crashes the process (SIGSEGV) on an image smaller than its 64x128 window: zoo returns no box."""
+    (found,) = models["hog-people"].predict([np.zeros((80, 96, 3), np.uint8)]).detections
+    assert len(found) == 0
+
+
 @pytest.mark.parametrize("model_id", CLASSIC)
 def test_a_picture_without_people_gives_no_boxes(models, model_id):
     blank = np.full((240, 320, 3), 127, np.uint8)
