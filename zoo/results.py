@@ -12,12 +12,11 @@ zoo 0.1.0) read back unchanged: the fields are the same.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
+
+from zoo.records import Record, part, record, schema_of
 
 SCHEMA_VERSION = 2
 """2: results.json carries ``schema_version``; 1 (no version written): zoo 0.1.0, the same fields."""
@@ -48,100 +47,7 @@ class Status(str, Enum):
         return self in (Status.FAILED, Status.TIMEOUT)
 
 
-def _part(kind: type) -> Any:
-    """A part of the record that may be unmeasured: an empty instance by default, written ``{}`` then."""
-    return field(default_factory=kind)
-
-
-class Record:
-    """Base of every part: ``to_dict`` / ``from_dict`` by field name, keys it does not know kept in ``extra`` (a
-    newer zoo's fields survive a read and a write). ``omit_none``: fields that are None are not written (the top
-    level, where an unmeasured value was always absent); else they are written as null."""
-
-    omit_none: ClassVar[bool] = False
-    extra: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for item in dataclasses.fields(self):  # type: ignore[arg-type]
-            if item.name == "extra":
-                continue
-            value = getattr(self, item.name)
-            if value is None and self.omit_none:
-                continue
-            data[item.name] = _plain(value)
-        data.update(self.extra)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Any:
-        data = dict(data or {})
-        hints = _hints(cls)
-        known = {item.name for item in dataclasses.fields(cls) if item.name != "extra"}  # type: ignore[arg-type]
-        values = {name: _typed(hints[name], data.pop(name)) for name in known if name in data}
-        record = cls(**values, extra=data)  # type: ignore[call-arg]
-        record._read = frozenset(values)
-        return record
-
-    def recorded(self, name: str) -> bool:
-        """Whether the field was in what this record was read from (an older zoo may not have written it); True for
-        a record built here."""
-        read = getattr(self, "_read", None)
-        return read is None or name in read
-
-    def empty(self) -> bool:
-        """Nothing measured: every field None or empty."""
-        return not any(self.to_dict().values())
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Record):
-        return value.to_dict()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _typed(hint: Any, value: Any) -> Any:
-    """``value`` read from JSON, as ``hint`` says: parts as their classes, statuses as `Status`."""
-    if value is None:
-        return None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in args if arg is not type(None)]
-        return _typed(inner[0], value) if len(inner) == 1 else value
-    if isinstance(hint, type) and issubclass(hint, Record):
-        return hint.from_dict(value) if isinstance(value, dict) else value
-    if hint is Status:
-        return Status(value)
-    if origin is list and args and isinstance(value, list):
-        return [_typed(args[0], item) for item in value]
-    if origin is dict and len(args) == 2 and isinstance(value, dict):
-        return {key: _typed(args[1], item) for key, item in value.items()}
-    return value
-
-
-def _record(cls: type) -> type:
-    """A part: a dataclass with an ``extra`` field last, for the keys it does not know."""
-    cls.__annotations__["extra"] = "dict[str, Any]"
-    cls.extra = field(default_factory=dict, repr=False, compare=False)  # type: ignore[attr-defined]
-    return dataclass(cls)
-
-
-@_record
+@record
 class Info(Record):
     """What the loaded model is (`zoo.Model.info`, less its weights), and what zoo counted."""
 
@@ -157,7 +63,7 @@ class Info(Record):
     gflops_source: str | None = None
 
 
-@_record
+@record
 class Labels(Record):
     """How the model's labels joined the dataset's categories, and what its predictions were."""
 
@@ -171,7 +77,7 @@ class Labels(Record):
     zero_size_boxes: int | None = None
 
 
-@_record
+@record
 class Localization(Record):
     """Localization IoU: every ground-truth box matched one-to-one (Hungarian) among predictions over ``iou_conf``."""
 
@@ -180,7 +86,7 @@ class Localization(Record):
     num_gt: int | None = None
 
 
-@_record
+@record
 class CocoMetrics(Record):
     """COCOeval's twelve summary numbers (None where it has no ground truth of that kind), and curves."""
 
@@ -201,7 +107,7 @@ class CocoMetrics(Record):
     per_class: dict[str, Any] | None = None
 
 
-@_record
+@record
 class Accuracy(Record):
     """Everything scored from the accuracy pass."""
 
@@ -214,7 +120,7 @@ class Accuracy(Record):
     omit_none: ClassVar[bool] = True
 
 
-@_record
+@record
 class Speed(Record):
     """The speed protocol's record (`zoo.timing`): latency per stage in ms, its 95% interval, throughput."""
 
@@ -237,14 +143,14 @@ class Speed(Record):
     omit_none: ClassVar[bool] = True
 
 
-@_record
+@record
 class Memory(Record):
     rss_increase_mb: float | None = None
     device_peak_mb: float | None = None
     omit_none: ClassVar[bool] = True
 
 
-@_record
+@record
 class Host(Record):
     """The machine and device a model ran and was timed on (`zoo.context.host`)."""
 
@@ -257,7 +163,7 @@ class Host(Record):
     omit_none: ClassVar[bool] = True
 
 
-@_record
+@record
 class FetchRecord(Record):
     """What fetching did for one of the model's files before it was measured."""
 
@@ -270,7 +176,7 @@ class FetchRecord(Record):
     detail: str | None = None
 
 
-@_record
+@record
 class ModelResult(Record):
     """One model's row: identity and status, weights, what was measured, where the time went, where it ran."""
 
@@ -284,11 +190,11 @@ class ModelResult(Record):
     notes: str = ""  # what zoo noticed that does not change the status
     weights: str | None = None  # identity of what was loaded
     untrained: bool = False  # timed on an untrained copy (no weights): no accuracy
-    info: Info = _part(Info)
-    labels: Labels = _part(Labels)
-    accuracy: Accuracy = _part(Accuracy)
-    speed: Speed = _part(Speed)
-    memory: Memory = _part(Memory)
+    info: Info = part(Info)
+    labels: Labels = part(Labels)
+    accuracy: Accuracy = part(Accuracy)
+    speed: Speed = part(Speed)
+    memory: Memory = part(Memory)
     missing: dict[str, str] = field(default_factory=dict)  # what was not measured -> why
     load_s: float | None = None
     first_call_s: float | None = None
@@ -318,41 +224,11 @@ class ModelResult(Record):
         return data
 
 
-def _published_fields(cls: type) -> list[str]:
-    return [item.name for item in dataclasses.fields(cls) if item.name != "extra"]
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of results.json, from these classes (the shipped zoo/results.schema.json is this; a test
     checks that they agree)."""
     definitions: dict[str, Any] = {}
-
-    def schema(hint: Any) -> dict[str, Any]:
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if origin in (typing.Union, types.UnionType):
-            inner = [schema(arg) for arg in args if arg is not type(None)]
-            return {"anyOf": [*inner, {"type": "null"}]}
-        if isinstance(hint, type) and issubclass(hint, Record):
-            name = hint.__name__
-            if name not in definitions:
-                definitions[name] = {}
-                hints = _hints(hint)
-                definitions[name] = {
-                    "type": "object",
-                    "description": " ".join((hint.__doc__ or name).split()),
-                    "properties": {f: schema(hints[f]) for f in _published_fields(hint)},
-                }
-            return {"$ref": f"#/$defs/{name}"}
-        if hint is Status:
-            return {"enum": [status.value for status in Status]}
-        if origin is list:
-            return {"type": "array", "items": schema(args[0]) if args else {}}
-        if origin is dict:
-            return {"type": "object", "additionalProperties": schema(args[1]) if args else {}}
-        simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
-        return {"type": simple[hint]} if hint in simple else {}
-
-    model = schema(ModelResult)
+    model = schema_of(ModelResult, definitions)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "zoo results.json",
