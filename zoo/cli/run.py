@@ -16,7 +16,7 @@ from zoo import settings as protocol
 from zoo.cli.closing import exit_status, print_leaderboard, print_result
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
 from zoo.cli.downloads import fetch_needs
-from zoo.cli.run_options import check_executor, default_memory_limit, executor_options, isolation_options
+from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
 from zoo.errors import ZooError
 
 
@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zoo.runfolder import RunFolder
 
     protocol.check(args)
-    _check_limits(args)
+    check_limits(args)
     resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
@@ -145,14 +145,6 @@ def _job(args: argparse.Namespace, folder, settings, plugins) -> Any:
         )
 
     return Job(folder, settings, plugins, fetch_needs, print_result, skipped, force=args.force)
-
-
-def _check_limits(args: argparse.Namespace) -> None:
-    """The isolation limits in range (the protocol's settings are checked by `zoo.settings.check`)."""
-    for name in ("timeout", "stall_timeout", "memory_limit"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise ZooError(f"--{name.replace('_', '-')} {value}: give 0 or more")
 
 
 def _executor_options(args: argparse.Namespace, plugins, resources: dict | None) -> dict:

@@ -32,6 +32,14 @@ def isolation_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def check_limits(args: argparse.Namespace) -> None:
+    """The isolation limits in range (the protocol's settings are checked by `zoo.settings.check`)."""
+    for name in ("timeout", "stall_timeout", "memory_limit"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ZooError(f"--{name.replace('_', '-')} {value}: give 0 or more")
+
+
 def executor_options(run: argparse.ArgumentParser) -> None:
     """Where the models run: this machine, one at a time, or a Ray cluster, side by side."""
     run.add_argument(
