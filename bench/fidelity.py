@@ -136,8 +136,7 @@ def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any
 
     built: list[Model] = []
     result = run_in_process(entry, dataset, settings, _capturing(plugins, entry, built), no_report).result
-    speed = result.get("speed") or {}
-    samples = (speed.get("latency_samples_ms") or {}).get("inference")
+    samples = (result.speed.latency_samples_ms or {}).get("inference")
     if result.status != "ok" or not samples or not built:
         raise Unmeasured(result.reason or result.missing.get("speed") or "zoo recorded no latency")
     return list(samples), built[-1]
