@@ -53,7 +53,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from zoo.cli.run_loop import progress
+    from zoo.cli.run import progress
     from zoo.device import check_device
     from zoo.registry import select
     from zoo.tracking.protocol import TrackSettings, track_models

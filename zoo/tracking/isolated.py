@@ -28,7 +28,7 @@ from zoo.isolation import (
     _stop,
 )
 from zoo.registry import Entry
-from zoo.tracking.run import Report, blank_row
+from zoo.tracking.run import Report, blank_row, detector_row_here
 from zoo.tracking.video import Video
 
 
@@ -81,7 +81,8 @@ def track_isolated(
         return row
     row = blank_row(entry.id, "detector", settings.conf)
     row["family"] = entry.family
-    row["status"], reason = stopped or ("failed", _exit_reason(process.exitcode))
+    status, reason = stopped or ("failed", _exit_reason(process.exitcode))
+    row["status"] = str(status)  # zoo.isolation's Status, as text
     tail = _log_tail(log_path)
     row["reason"] = f"{reason}; log: logs/{log_path.name}" + (f" (last lines: {tail})" if tail else "")
     return row
@@ -108,7 +109,6 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from zoo.offline import block_network
     from zoo.plugins import load_plugins
-    from zoo.tracking.protocol import detector_row_here
 
     block_network()
     _seed(settings)  # seeded as zoo run's workers are: an untrained copy's random weights too

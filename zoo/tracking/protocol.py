@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ from typing import Any
 from zoo.files import atomic_write, to_json
 from zoo.registry import Entry
 from zoo.tracking import metrics, tracker
-from zoo.tracking.run import ORACLE, Report, blank_row, detector_row, oracle_row, tracks_dir
+from zoo.tracking.run import ORACLE, Report, detector_row_here, oracle_row, tracks_dir
 from zoo.tracking.video import Video
 
 LEADERBOARD = ("id", "kind", "status", "hota", "deta", "assa", "mota", "idf1", "idsw", "fps", "detector_ms_per_frame",
@@ -121,46 +120,6 @@ def _earlier_rows(out: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError):
         return {}
     return {row["id"]: row for row in record.get("rows", []) if row.get("kind") == "detector" and row.get("key")}
-
-
-def detector_row_here(
-    entry: Entry, plugins: Any, video: Video, settings: TrackSettings, out: Path, report: Report
-) -> dict[str, Any]:
-    """One detector's row in this process, loaded as ``zoo run`` loads it (an untrained copy when its weights are
-    missing), measured offline; whatever goes wrong is its status and reason."""
-    from zoo.isolation import _seed
-    from zoo.offline import offline
-    from zoo.runner import Settings, _Failed, _load
-
-    row = blank_row(entry.id, "detector", settings.conf)
-    row["family"] = entry.family
-    report("loading", 0, None)
-    _seed(settings)  # as zoo run seeds a model: an untrained copy's random weights too
-    try:
-        load_settings = Settings(device=settings.device, threads=settings.threads, weights=settings.weights)
-        with offline():
-            model = _load(entry, plugins, load_settings, settings.weights.get(entry.id), row)
-            if model is None:
-                return row
-            untrained = row["untrained"]
-            measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report, untrained)
-    except _Failed:  # loading failed; the runner put the reason in the row
-        return row
-    except Exception as error:
-        row["status"], row["reason"] = "failed", f"{type(error).__name__}: {' '.join(str(error).split())}"
-        row["traceback"] = "".join(traceback.format_exception(error))[-4000:]
-        return row
-    keep = {key: row[key] for key in ("status", "reason", "notes", "framework", "load_s")}
-    row.update(measured)
-    row.update(keep)
-    row["weights"] = "untrained (random initialisation)" if untrained else (model.info().weights or entry.weights)
-    if untrained:
-        row["untrained"] = True
-        row["missing"]["metrics"] = (
-            "weights missing: timed on an untrained copy (all its boxes to the tracker, whatever their label); its"
-            " tracks are not scored"
-        )
-    return row
 
 
 def score(rows: list[dict[str, Any]], video: Video, out: Path) -> None:

@@ -6,6 +6,7 @@ templates and style (`zoo.report`), so it looks like the other pages and makes n
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ def _chart(rows: list[dict], marks: dict[str, charts.Mark]) -> charts.ScatterCha
             items.append((marks[row["id"]], 1000.0 / f["fps"], None, f.get("hota"), why))
     chart = charts.scatter_chart("hota", "HOTA", items)
     if chart is not None:
-        chart.x_label = "ms per frame, detector + tracker (1000 / fps; log scale) — faster to the left"
+        label = "ms per frame, detector + tracker (1000 / fps; log scale) — faster to the left"
+        chart.frame = dataclasses.replace(chart.frame, x_label=label)
         for point in chart.points:
             fps = next(flat(r)["fps"] for r in rows if r["id"] == point.mark.key)
             point.title = point.title.split(", latency")[0] + f", {fps:.1f} frames/s (detector + tracker)"

@@ -9,6 +9,7 @@ detector's ``predict`` (device synchronised, as `zoo.Model.predict` times it) pl
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,57 @@ def detector_row(
     row["boxes"] = counts
     row["speed"] = _speed(video.frames, detector_s, tracker_s)
     return row
+
+
+def detector_row_here(
+    entry: Entry, plugins: Any, video: Video, settings: Any, out: Path, report: Report
+) -> dict[str, Any]:
+    """One detector's row in this process, loaded as ``zoo run`` loads it (an untrained copy when its weights are
+    missing), measured offline; whatever goes wrong is its status and reason."""
+    from zoo.isolation import _seed
+    from zoo.offline import offline
+    from zoo.runner import _Failed, _load, blank_result
+    from zoo.settings import Settings
+
+    row = blank_row(entry.id, "detector", settings.conf)
+    row["family"] = entry.family
+    report("loading", 0, None)
+    _seed(settings)  # as zoo run seeds a model: an untrained copy's random weights too
+    loaded = blank_result(entry)  # what zoo run's loading records (status, reason, notes), copied into the row
+    try:
+        load_settings = Settings(device=settings.device, threads=settings.threads, weights=settings.weights)
+        with offline():
+            try:
+                model = _load(entry, plugins, load_settings, settings.weights.get(entry.id), loaded)
+            finally:
+                _copy_loading(loaded, row)
+            if model is None:
+                return row
+            measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report, loaded.untrained)
+    except _Failed:  # loading failed; the runner put the reason in the row
+        return row
+    except Exception as error:
+        row["status"], row["reason"] = "failed", f"{type(error).__name__}: {' '.join(str(error).split())}"
+        row["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+        return row
+    measured.update({key: row[key] for key in ("status", "reason", "notes", "framework", "load_s", "traceback")})
+    row.update(measured)
+    weights = model.info().weights or entry.weights
+    row["weights"] = "untrained (random initialisation)" if loaded.untrained else weights
+    if loaded.untrained:
+        row["untrained"] = True
+        row["missing"]["metrics"] = (
+            "weights missing: timed on an untrained copy (all its boxes to the tracker, whatever their label); its"
+            " tracks are not scored"
+        )
+    return row
+
+
+def _copy_loading(loaded: Any, row: dict[str, Any]) -> None:
+    """What `zoo.runner`'s loading recorded on its result, into the tracking row."""
+    row["status"], row["reason"], row["notes"] = str(loaded.status), loaded.reason, loaded.notes
+    row["framework"], row["load_s"], row["traceback"] = loaded.framework, loaded.load_s, loaded.traceback
+    row["missing"].update(loaded.missing)
 
 
 def _label_filter(names: Any, aliases: Any, sequence: VideoSequence) -> Callable[[np.ndarray], np.ndarray]:
