@@ -12,7 +12,8 @@ def add(commands) -> None:
     report = commands.add_parser(
         "report",
         help="rebuild the report of run folders without running any model",
-        description="Rebuild index.html and leaderboard.csv from results.json.",
+        description="Rebuild index.html and leaderboard.csv from results.json (a `zoo track` folder: its page from "
+        "tracking.json).",
     )
     report.add_argument("runs", nargs="+", metavar="RUN_DIR")
     report.add_argument(
@@ -28,6 +29,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from zoo.runfolder import read_results
 
     dirs = [Path(run) for run in args.runs]
+    if len(dirs) == 1 and not args.out and _tracking(dirs[0]):  # a `zoo track` folder: its own page
+        from zoo.tracking.report import write_page
+
+        print(write_page(dirs[0]))
+        return 0
     runs = [read_results(run_dir) for run_dir in dirs]
     if len(runs) > 1 and not args.out:
         raise ZooError(f"{len(runs)} runs: give --out DIR for their joint report, so no run's own report is replaced")
@@ -41,3 +47,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_joint_csv(runs, run_labels(dirs), out / "leaderboard.csv")
     print(write_report(runs, out, dirs))
     return 0
+
+
+def _tracking(folder: Path) -> bool:
+    """Whether ``folder`` is a ``zoo track`` run folder (tracking.json, no results.json)."""
+    return (folder / "tracking.json").is_file() and not (folder / "results.json").is_file()
