@@ -1,5 +1,5 @@
 """The ``zoo`` command: one module per subcommand (``run``, ``pull``, ``models`` and ``weights``, ``train``,
-``report``, ``plugin``), assembled here.
+``report``, ``export``, ``plugin``), assembled here.
 
 User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
 """
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.cli import models, plugin, pull, report, run, train
+from zoo.cli import export, models, plugin, pull, report, run, train
 from zoo.cli.common import console, plugin_options, safe, weights_environment, weights_options
 from zoo.errors import ZooError
 
@@ -43,5 +43,6 @@ def _parser() -> argparse.ArgumentParser:
     models.add(commands, common, weights)
     train.add(commands)
     report.add(commands)
+    export.add(commands)
     plugin.add(commands)
     return parser

@@ -85,6 +85,14 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         action="store_false",
         help="do not time models whose weights are missing on an untrained copy",
     )
+    run.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="at the end, export the run into MLflow as `zoo export mlflow` does: URI a tracking server or store "
+        "(default: MLflow's own); needs zoo[mlflow]",
+    )
     run.set_defaults(command=cmd_run)
 
 
@@ -96,6 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zoo.runfolder import RunFolder
 
     check_numbers(args)
+    if args.mlflow is not None:
+        from zoo.cli.export import check_before_run
+
+        check_before_run()
     resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
@@ -126,7 +138,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return stopped
     print_leaderboard(folder.results)
     print(out / "index.html")
-    return exit_status(folder.results, [entry.id for entry in entries], args.strict)
+    status = exit_status(folder.results, [entry.id for entry in entries], args.strict)
+    if args.mlflow is not None:
+        from zoo.cli.export import after_run
+
+        status = after_run(out, args.mlflow, status)
+    return status
 
 
 def _run(entries: list, job: Job, executor) -> int:
