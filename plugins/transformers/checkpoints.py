@@ -8,9 +8,10 @@ from typing import Any
 # id -> what the class needs. ``revision``: the commits pinned are those a public record shows with that weights
 # file (copies of each repository's cache: snapshots/<commit>/; for yolos-tiny, gregorycotton/weBG's README, which
 # downloads model.safetensors at that commit); conditional-detr-resnet-50 and rtdetr_r50vd follow ``main``, no public
-# record of a commit having been found, and a run records the commit it loaded. The architectures are those of the official checkpoints, written as arguments of
-# transformers' config classes (the defaults of DetrConfig, ConditionalDetrConfig, DeformableDetrConfig and
-# RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and YOLOS-tiny follow transformers' conversion scripts).
+# record of a commit having been found, and a run records the commit it loaded. The architectures are those of the
+# official checkpoints, written as arguments of transformers' config classes (the defaults of DetrConfig,
+# ConditionalDetrConfig, DeformableDetrConfig and RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and
+# YOLOS-tiny follow transformers' conversion scripts).
 MODELS: dict[str, dict[str, Any]] = {
     "detr-resnet-50": dict(
         hub_id="facebook/detr-resnet-50",
