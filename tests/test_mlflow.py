@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,7 +48,8 @@ def tracking_server(tmp_path_factory):
                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
                "--artifacts-destination", str(root / "art")]  # fmt: skip
     log = (root / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    # its own process group: `mlflow server` starts uvicorn as a child, and both are stopped at the end
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -59,11 +62,12 @@ def tracking_server(tmp_path_factory):
             time.sleep(0.5)
         yield uri
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
         log.close()
 
 
@@ -179,3 +183,20 @@ def test_missing_mlflow_is_one_line_naming_the_extra(exported_run, monkeypatch):
     code, _, stderr = run_zoo("export", "mlflow", str(exported_run))
     assert code == 2
     assert stderr == "zoo: error: MLflow is not installed; pip install 'zoo[mlflow]' (or pip install mlflow)\n"
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        ("torchvision SSD300_VGG16_Weights.COCO_V1 (ssd300_vgg16_coco-b556d3b4.pth)", "b556d3b4"),
+        ("facebook/detr-resnet-50@1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b (model.safetensors, Hugging Face cache /h)",
+         "1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b"),
+        ("/w/yolov8n.pt (sha256 f59b3d83)", "f59b3d83"),
+        ("untrained", None),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_a_child_s_weights_hash_is_the_one_their_identity_names(identity, expected):
+    from zoo.export.mlflow import weights_hash
+
+    assert weights_hash(identity) == expected

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -139,6 +140,7 @@ def child_params(result: dict[str, Any], row: dict[str, str], results: dict[str,
         "family": row.get("family") or result.get("family"),
         "plugin": result.get("plugin"),
         "weights": result.get("weights") or "none",
+        "weights_hash": weights_hash(result.get("weights")),
         "weights_key": (result.get("key") or {}).get("weights"),
         "untrained": result.get("untrained"),
         "licence": result.get("licence"),
@@ -150,6 +152,16 @@ def child_params(result: dict[str, Any], row: dict[str, str], results: dict[str,
         "timed_on": row.get("timed_on"),
     }
     return {key: _text(value) for key, value in params.items() if value not in (None, "")}
+
+
+def weights_hash(identity: str | None) -> str | None:
+    """The hash the weights' identity names: a file's sha256 (prefix), a hub commit, or the sha256 prefix in a
+    torchvision file's name (torch.hub's rule); None where it names none (no weights, untrained)."""
+    for pattern in (r"sha256 ([0-9a-f]{8,64})", r"@([0-9a-f]{40})\b", r"-([0-9a-f]{8,})\.pth\b"):
+        found = re.search(pattern, identity or "")
+        if found:
+            return found.group(1)
+    return None
 
 
 def _create_parent(client: Any, experiment_id: str, run_dir: Path, results: dict[str, Any], identity: str) -> str:
