@@ -200,3 +200,11 @@ def test_a_child_s_weights_hash_is_the_one_their_identity_names(identity, expect
     from zoo.export.mlflow import weights_hash
 
     assert weights_hash(identity) == expected
+
+
+def test_zoo_run_mlflow_without_mlflow_stops_before_any_model_runs(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    out = tmp_path / "run"
+    code, _, stderr = run_zoo("run", "--models", "centre-box", "--data", SMALL_SHAPES, "--out", str(out), "--mlflow")
+    assert code == 2 and not out.exists()
+    assert stderr == "zoo: error: MLflow is not installed; pip install 'zoo[mlflow]' (or pip install mlflow)\n"
