@@ -77,8 +77,9 @@ def export_run(run_dir: str | Path, tracking_uri: str | None = None, experiment:
 
 
 def run_identity(results: dict[str, Any]) -> str:
-    """The zoo run's identity: its context (start time, command, settings, machine, versions, dataset) without
-    what changes when it ends; the same folder exported twice, or copied elsewhere, has the same identity."""
+    """The zoo run's identity: its context (start time, command, settings, machine, versions, dataset) and when each
+    row finished; the same folder exported twice, or copied elsewhere, has the same identity (a resumed run, whose
+    context and rows change, has a new one)."""
     context = {k: v for k, v in (results.get("context") or {}).items() if k not in ("finished", "duration_s")}
     models = sorted((m.get("id"), m.get("finished")) for m in results["models"])
     text = json.dumps({"context": context, "models": models}, sort_keys=True, default=str)
