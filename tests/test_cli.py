@@ -27,6 +27,7 @@ from tests.test_run import run_zoo
         (["run", "--weights", "nope=/x.pth"], "unknown model id 'nope'"),
         (["run", "--registry", "/no/registry.yaml"], "registry not found"),
         (["report", "/no/run"], "no results.json here"),
+        (["export", "mlflow", "/no/run"], "no results.json here"),
         (["train", "regressor", "--data", "shapes", "--device", "cuda:7"], "--device cuda:7"),
     ],
 )

@@ -105,7 +105,10 @@ def test_torchvision_entries_publish_what_torchvision_s_weights_metadata_says():
 @pytest.mark.parametrize(
     ("published", "message"),
     [
-        ("[0.37]", r"'published' must be a mapping of box_ap, split, source, protocol, reason; got list"),
+        (
+            "[0.37]",
+            r"'published' must be a mapping of box_ap, split, source, url, checkpoint, protocol, reason; got list",
+        ),
         (
             "{box_ap: 37.0, split: coco-val2017, source: x}",
             r"'published.box_ap' is 37.0: give AP as a fraction, e.g. 0.37 for 37.0",
@@ -117,7 +120,8 @@ def test_torchvision_entries_publish_what_torchvision_s_weights_metadata_says():
         ("{box_ap: 0.37, split: coco-val2017, source: x, protocol: 640}", r"'published.protocol' must be a mapping"),
         (
             "{box_ap: null, reason: x, sorce: y}",
-            r"'published' has unknown key 'sorce'; the keys are box_ap, split, source, protocol, reason",
+            r"'published' has unknown key 'sorce'; the keys are box_ap, split, source, url, checkpoint, protocol, "
+            "reason",
         ),
     ],
     ids=["not-mapping", "percent", "negative", "not-number", "no-split", "no-source", "protocol", "unknown-key"],

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,7 +247,7 @@ def test_labels_are_indexed_by_label_id_and_join_coco_names(plugin, saved):
 
 @pytest.mark.parametrize(
     ("model_id", "repo_id", "published"),
-    [("detr-resnet-50", "facebook/detr-resnet-50", 0.42), ("rtdetr_r18vd", "PekingU/rtdetr_r18vd", 0.465)],
+    [("detr-resnet-50", "facebook/detr-resnet-50", 0.42), ("rtdetr_r18vd", "PekingU/rtdetr_r18vd", 0.464)],
 )
 def test_the_hub_id_loads_from_the_hugging_face_cache_offline(
     plugin, saved, hf_home, attempts, model_id, repo_id, published
@@ -384,7 +385,8 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
     assert rtdetr["weights"].startswith("PekingU/rtdetr_r18vd@")
     assert rtdetr["info"]["input_size"] == "64x64" and rtdetr["info"]["settings"]["size"] == {"height": 64, "width": 64}
     assert yolos["status"] == "no-weights" and yolos["weights"] == "untrained (random initialisation)"
-    assert "hustvl/yolos-tiny@main is not in the Hugging Face cache" in yolos["reason"]
+    pinned = sys.modules["zoo_plugin_transformers"].MODELS["yolos-tiny"]["revision"]
+    assert f"hustvl/yolos-tiny@{pinned} is not in the Hugging Face cache" in yolos["reason"], "at the pinned commit"
     assert "`zoo pull --models yolos-tiny` fetches it" in yolos["reason"]
     assert yolos["speed"]["latency_ms"]["total"]["median"] > 0 and not yolos["accuracy"]
     assert yolos["info"]["num_params"] == pytest.approx(6.5e6, rel=0.03), "timed on the real YOLOS-tiny architecture"

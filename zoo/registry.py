@@ -23,7 +23,7 @@ from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
 
 DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
 ENTRY_KEYS = ("plugin", "model", "family", "weights", "licence", "options", "notes", "published", "meta")
-PUBLISHED_KEYS = ("box_ap", "split", "source", "protocol", "reason")
+PUBLISHED_KEYS = ("box_ap", "split", "source", "url", "checkpoint", "protocol", "reason")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Entry:
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
     in_all: bool = True  # whether --models all includes it
     meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m tools.catalogue`: framework, params...
-    # the box AP its authors publish for these weights: box_ap (0..1 or None), split, source, protocol, reason
+    # the box AP its authors publish for these weights: box_ap (0..1 or None), split, source, url, checkpoint (the
+    # exact weights the number is for), protocol, reason
     published: dict[str, Any] = field(default_factory=dict)
 
 
@@ -142,7 +143,7 @@ def _parse_published(published: Any, fail: Callable[[str], ZooError]) -> dict[st
         for key in ("split", "source"):
             if not isinstance(published.get(key), str) or not published[key].strip():
                 raise fail(f"'published.{key}' is required text when box_ap is a number (where the AP comes from)")
-    for key in ("split", "source", "reason"):
+    for key in ("split", "source", "url", "checkpoint", "reason"):
         if published.get(key) is not None and not isinstance(published[key], str):
             raise fail(f"'published.{key}' must be text, got {type(published[key]).__name__}")
     protocol = published.get("protocol")

@@ -125,6 +125,7 @@ class TorchvisionWeights:
                 published / 100 if published is not None else None,
             )
         module = torchvision.models.get_model(self.builder, weights=None, weights_backbone=None, **options)
+        freeze_as_published(module, self._enum().DEFAULT.meta.get("num_params"))
         if kind == "untrained":
             return Loaded(module, UNTRAINED, labels, None)
         if not source.is_file():
@@ -132,6 +133,30 @@ class TorchvisionWeights:
         state = torch.load(source, map_location="cpu", weights_only=True)
         module.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         return Loaded(module, f"{source} (sha256 {sha256_prefix(source)})", labels, None)
+
+
+def freeze_as_published(module: Any, published_params: int | None) -> None:
+    """Build the copy without official weights as torchvision builds the published ones: its detectors freeze
+    BatchNorm (``FrozenBatchNorm2d``: the affine terms are buffers, not parameters) when they load trained weights,
+    and only then. Where the weights metadata's ``num_params`` counts them frozen, they are frozen here too, so the
+    architecture and its parameter count are the publisher's (in eval mode both compute the same)."""
+    from torch import nn
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    norms = [m for m in module.modules() if type(m) is nn.BatchNorm2d and m.affine]
+    params = sum(p.numel() for p in module.parameters())
+    affine = sum(m.weight.numel() + m.bias.numel() for m in norms)
+    if not norms or published_params is None or params - affine != published_params:
+        return
+
+    def replace(parent: Any) -> None:
+        for name, child in parent.named_children():
+            if type(child) is nn.BatchNorm2d:
+                setattr(parent, name, FrozenBatchNorm2d(child.num_features, eps=child.eps))
+            else:
+                replace(child)
+
+    replace(module)
 
 
 @contextlib.contextmanager

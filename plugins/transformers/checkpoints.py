@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-# id -> what the class needs. ``revision``: the commits pinned are those public copies of each repository's cache
-# show (snapshots/<commit>/ with that weights file); the others follow ``main``, and a run records the commit it
-# loaded. The architectures are those of the official checkpoints, written as arguments of
-# transformers' config classes (the defaults of DetrConfig, ConditionalDetrConfig, DeformableDetrConfig and
-# RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and YOLOS-tiny follow transformers' conversion scripts).
+# id -> what the class needs. ``revision``: the commits pinned are those a public record shows with that weights
+# file (copies of each repository's cache: snapshots/<commit>/; for yolos-tiny, gregorycotton/weBG's README, which
+# downloads model.safetensors at that commit); conditional-detr-resnet-50 and rtdetr_r50vd follow ``main``, no public
+# record of a commit having been found, and a run records the commit it loaded. The architectures are those of the
+# official checkpoints, written as arguments of transformers' config classes (the defaults of DetrConfig,
+# ConditionalDetrConfig, DeformableDetrConfig and RTDetrConfig are the ResNet-50 checkpoints'; RT-DETR R18 and
+# YOLOS-tiny follow transformers' conversion scripts).
 MODELS: dict[str, dict[str, Any]] = {
     "detr-resnet-50": dict(
         hub_id="facebook/detr-resnet-50",
@@ -68,6 +70,7 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "yolos-tiny": dict(
         hub_id="hustvl/yolos-tiny",
+        revision="1a00cc14a139ff40bac9aa00c745915cb7b5b751",
         config_class="YolosConfig",
         model_class="YolosForObjectDetection",
         processor_class="YolosImageProcessor",

@@ -1,5 +1,5 @@
 """The ``zoo`` command: one module per subcommand (``run``, ``pull``, ``models`` and ``weights``, ``train``,
-``report``, ``plugin``, ``track``), assembled here.
+``report``, ``export``, ``plugin``, ``track``), assembled here.
 
 User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
 """
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.cli import models, plugin, pull, report, run, track, train
+from zoo.cli import export, models, plugin, pull, report, run, track, train
 from zoo.cli.common import console, plugin_options, safe, weights_environment, weights_options
 from zoo.errors import ZooError
 
@@ -44,5 +44,6 @@ def _parser() -> argparse.ArgumentParser:
     track.add(commands, common, weights)
     train.add(commands)
     report.add(commands)
+    export.add(commands)
     plugin.add(commands)
     return parser

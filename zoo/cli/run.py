@@ -16,6 +16,7 @@ from zoo import settings as protocol
 from zoo.cli.closing import exit_status, print_leaderboard, print_result
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
 from zoo.cli.downloads import fetch_needs
+from zoo.cli.export import after_run, check_before_run
 from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
 from zoo.errors import ZooError
 
@@ -67,6 +68,14 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         action="store_true",
         help="let models reach the network while they are measured (off by default: offline, fail fast)",
     )
+    run.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="at the end, export the run into MLflow as `zoo export mlflow` does: URI a tracking server or store "
+        "(default: MLflow's own); needs zoo[mlflow]",
+    )
     run.set_defaults(command=cmd_run)
 
 
@@ -79,6 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     protocol.check(args)
     check_limits(args)
+    if args.mlflow is not None:
+        check_before_run()
     resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
@@ -109,7 +120,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return stopped
     print_leaderboard(folder.results)
     print(out / "index.html")
-    return exit_status(folder.results, [entry.id for entry in entries], args.strict)
+    status = exit_status(folder.results, [entry.id for entry in entries], args.strict)
+    if args.mlflow is not None:
+        status = after_run(out, args.mlflow, status)
+    return status
 
 
 def _run(entries: list, job: Any, executor) -> int:
