@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from tests.test_run import FAST, run_zoo
-from zoo import testing
+from zoo import contract, testing
 from zoo.runfolder import read_results
 
 TEMPLATES = ("numpy", "torch", "onnx")
@@ -292,6 +292,27 @@ def test_check_and_run_fail_the_same_output_with_the_same_words(tmp_path):
         checked = testing.check_model(cls).item(item)
         assert checked.status == testing.FAIL and words in checked.detail, (model_id, checked)
         assert rows[model_id]["status"] == "failed" and words in rows[model_id]["reason"], rows[model_id]
+
+
+class OneForTheBatch(Good):
+    def postprocess(self, outputs, images):
+        return [zoo.Detections([[1, 1, 20, 20]], [0.9], [0])]
+
+
+def test_one_result_for_a_batch_fails_the_check_and_the_batch_call_a_run_makes():
+    """Right at batch 1, wrong in any batch: `zoo plugin check` fails it, and so does the untimed batch call of
+    `zoo.contract.check_batch_call` (for a run whose budget times no batch), in the same words."""
+    detail = testing.check_model(OneForTheBatch).item(testing.ONE_EACH).detail
+    assert detail.startswith("postprocess returned 1 results for a batch of 3 images: return one zoo.Detections")
+    model, images = OneForTheBatch(), testing.default_images()
+    model.load("cpu")
+    model.predict(images[:1])  # batch 1: nothing to see
+    with pytest.raises(contract.ContractError, match="postprocess returned 1 results for a batch of 2 images") as e:
+        contract.check_batch_call(model, images)
+    assert e.value.rule == contract.ONE_EACH
+    good = Good()
+    good.load("cpu")
+    contract.check_batch_call(good, images)
 
 
 def test_a_background_label_first_is_a_warning_not_a_failure():
