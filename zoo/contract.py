@@ -119,8 +119,9 @@ def check_boxes(detections: Detections, width: int, height: int) -> tuple[int, s
             f"{len(outside)} box(es) far outside the {width}x{height} image, e.g. {box}; are they in the original "
             "image's pixels? (scale them back from the network's input size)",
         )
-    area = (x2 > x1) & (y2 > y1)
-    if area.any() and float(boxes.max()) <= 1.0 and min(width, height) > NORMALISED_MIN_SIDE:
+    # fractions of the image: within 0..1, with area and some fraction (a 1-pixel box at the corner is pixels)
+    fractional = bool(((x2 > x1) & (y2 > y1)).any() and np.any(boxes % 1)) and float(boxes.max()) <= 1.0
+    if fractional and min(width, height) > NORMALISED_MIN_SIDE:
         raise ContractError(
             BOXES,
             f"every box lies within 0..1: give pixels of the original image (multiply by its width and height, "
