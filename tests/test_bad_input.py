@@ -45,6 +45,14 @@ def _registry(tmp: Path, text: str) -> list[str]:
     return ["--registry", str(tmp / "registry.yaml")]
 
 
+def _scaffolds(tmp: Path) -> list[str]:
+    """A folder holding a plugin package as ``zoo plugin new`` writes it: zoo-mine/{pyproject.toml, zoo_mine/}."""
+    (tmp / "zoo-mine" / "zoo_mine").mkdir(parents=True)
+    (tmp / "zoo-mine" / "pyproject.toml").write_text("[project]\nname = 'zoo-mine'\n")
+    (tmp / "zoo-mine" / "zoo_mine" / "__init__.py").write_text("")
+    return ["--plugins-dir", str(tmp)]
+
+
 def _first_label(root: Path) -> Path:
     return sorted((root.parent / "labels" / "val").glob("*.txt"))[0]
 
@@ -316,6 +324,12 @@ BAD_INPUTS = {
     "cli: --device cuda:9": (lambda t: ["--device", "cuda:9"], "error", "--device cuda:9"),
     "cli: --weights without =": (lambda t: ["--weights", "x.pth"], "error", "expected ID=PATH"),
     "cli: --weights unknown id": (lambda t: ["--weights", "nope=x.pth"], "error", "unknown model id 'nope'"),
+    "cli: --plugins-dir a file": (
+        lambda t: [(t / "mine.py").write_text(""), "--plugins-dir", str(t / "mine.py")][1:],
+        "warning",
+        "not a folder of plugins: pass the folder that holds it, --plugins-dir ",
+    ),
+    "cli: --plugins-dir above a scaffold": (_scaffolds, "warning", "one level below the folder given: pass --plugins"),
     "cli: --out is a file": (
         lambda t: [(t / "f").write_text(""), "--out", str(t / "f")][1:],
         "error",

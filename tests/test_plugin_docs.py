@@ -135,6 +135,23 @@ def detection_service(monkeypatch):
     server.server_close()
 
 
+def test_the_guides_onnx_export_line_works_on_the_installed_torch(tmp_path, monkeypatch, one_torch_thread):
+    """The page's ``torch.onnx.export(...)`` call, as written, on a small network: the file it writes runs in ONNX
+    Runtime and gives the network's output (torch's exporter needs onnxscript, which zoo[onnx] installs)."""
+    import onnxruntime
+    import torch
+
+    call = re.search(r"`(torch\.onnx\.export\(.*?\))`", TEXT).group(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    example_input = torch.rand(1, 3, 24, 32)
+    monkeypatch.chdir(tmp_path)
+    eval(call, {"torch": torch, "net": net, "example_input": example_input})
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    (output,) = session.run(None, {session.get_inputs()[0].name: example_input.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(output, net(example_input).numpy(), atol=1e-5)
+
+
 def test_the_endpoint_example_runs_against_a_service_with_its_registry_entry(tmp_path, detection_service):
     address, requests = detection_service
     registry = tmp_path / "endpoint.yaml"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 import zoo
 from tests.test_run import FAST, run_zoo
-from zoo import testing
+from zoo import contract, testing
 from zoo.runfolder import read_results
 
 TEMPLATES = ("numpy", "torch", "onnx")
@@ -200,6 +201,23 @@ class PadsTheBatch(Good):
         return [zoo.Detections([[1, 1, 20, 20]], [h / height], [0]) for h, _ in outputs]
 
 
+class SetsWeightsByHand(Good):
+    """Runs (self.weights is there), but skips zoo.Model's __init__."""
+
+    def __init__(self, *, weights=None):
+        self.weights = weights
+
+
+class FarOutside(Good):
+    def postprocess(self, outputs, images):
+        return [zoo.Detections([[1, 1, 20, 20], [0, 0, 3 * w, 3 * h]], [0.9, 0.5], [0, 1]) for h, w in outputs]
+
+
+class NamesAsLabels(Good):
+    def postprocess(self, outputs, images):
+        return [zoo.Detections([[1, 1, 20, 20]], [0.9], np.array(["circle"])) for _ in outputs]
+
+
 class InfoIsADict(Good):
     def info(self):
         return {"num_params": 1}
@@ -216,10 +234,13 @@ class DownloadsInLoad(Good):
 
 MISTAKES = [
     (NoSuperInit, testing.SUPER, "call super().__init__(weights=weights) in __init__"),
+    (SetsWeightsByHand, testing.SUPER, "call super().__init__(weights=weights) in __init__"),
+    (FarOutside, testing.BOXES, "image 0: 1 box(es) far outside the 160x120 image, e.g. [0.0, 0.0, 480.0, 360.0]"),
+    (NamesAsLabels, testing.PREDICTS, "labels are indices into self.labels, got names such as 'circle'"),
     (LabelsNeverSet, testing.LABELS_SET, "load() never assigned self.labels: set a list of names, or None"),
     (ScoresAboveOne, testing.SCORES, "scores run from 7.5 to 7.5: give confidences in [0, 1]"),
     (NormalisedBoxes, testing.BOXES, "every box lies within 0..1: give pixels of the original image"),
-    (LabelOutOfRange, testing.LABELS, "label 2 is outside self.labels (0..1): labels index self.labels from 0"),
+    (LabelOutOfRange, testing.LABELS, "label 2 is outside the model's label space (0..1): labels index self.labels"),
     (NotDeterministic, testing.REPEATS, "make inference deterministic"),
     (DependsOnTheBatch, testing.BATCHED, "must not depend on the rest of its batch"),
     (ScalesByTheFirstImage, testing.MIXED, "scale and clip each image's boxes by its own size"),
@@ -237,6 +258,78 @@ def test_each_mistake_is_caught_with_its_fix(cls, item, fix):
     assert f"✗ {item} — " in "\n".join(report.lines())
     with pytest.raises(AssertionError, match="does not keep zoo's model contract"):
         testing.assert_conforms(cls)
+
+
+def test_a_name_as_label_is_reported_in_words_not_as_a_numpy_dtype():
+    detail = testing.check_model(NamesAsLabels).item(testing.PREDICTS).detail
+    assert "give each box's index (self.labels.index(name))" in detail and "<U" not in detail
+
+
+# the models whose output breaks a rule, and the rule's words both `zoo plugin check` and `zoo run` must say
+BROKEN_OUTPUT = {
+    "far-outside": (FarOutside, testing.BOXES, "1 box(es) far outside the 160x120 image"),
+    "normalised": (NormalisedBoxes, testing.BOXES, "every box lies within 0..1: give pixels of the original image"),
+    "scores": (ScoresAboveOne, testing.SCORES, "scores run from 7.5 to 7.5: give confidences in [0, 1]"),
+    "label": (LabelOutOfRange, testing.LABELS, "label 2 is outside the model's label space (0..1)"),
+}
+
+
+def test_check_and_run_fail_the_same_output_with_the_same_words(tmp_path):
+    """One set of rules (zoo.contract): what `zoo plugin check` fails, `zoo run` fails, saying the same."""
+    classes = [Good, *(cls for cls, _, _ in BROKEN_OUTPUT.values())]
+    source = ["import numpy as np", "import zoo", *(inspect.getsource(cls) for cls in classes)]
+    for model_id, (cls, _, _) in BROKEN_OUTPUT.items():
+        source.append(f"class Run{cls.__name__}({cls.__name__}):\n    name = {model_id!r}")
+    names = ", ".join(f"Run{cls.__name__}" for cls, _, _ in BROKEN_OUTPUT.values())
+    source.append(f"@zoo.hookimpl\ndef register_models(register):\n    for cls in ({names},):\n        register(cls)")
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "broken_output.py").write_text("\n\n".join(source) + "\n")
+    out = tmp_path / "run"
+    args = ["--plugins-dir", str(tmp_path / "plugins"), "--models", ",".join(BROKEN_OUTPUT), "--data", DATA]
+    run_zoo("run", *args, "--no-isolation", *FAST, "--out", str(out))
+    rows = {row["id"]: row for row in read_results(out).to_dict()["models"]}
+    for model_id, (cls, item, words) in BROKEN_OUTPUT.items():
+        checked = testing.check_model(cls).item(item)
+        assert checked.status == testing.FAIL and words in checked.detail, (model_id, checked)
+        assert rows[model_id]["status"] == "failed" and words in rows[model_id]["reason"], rows[model_id]
+
+
+class OneForTheBatch(Good):
+    def postprocess(self, outputs, images):
+        return [zoo.Detections([[1, 1, 20, 20]], [0.9], [0])]
+
+
+def test_one_result_for_a_batch_fails_the_check_and_the_batch_call_a_run_makes():
+    """Right at batch 1, wrong in any batch: `zoo plugin check` fails it, and so does the untimed batch call of
+    `zoo.contract.check_batch_call` (for a run whose budget times no batch), in the same words."""
+    detail = testing.check_model(OneForTheBatch).item(testing.ONE_EACH).detail
+    assert detail.startswith("postprocess returned 1 results for a batch of 3 images: return one zoo.Detections")
+    model, images = OneForTheBatch(), testing.default_images()
+    model.load("cpu")
+    model.predict(images[:1])  # batch 1: nothing to see
+    with pytest.raises(contract.ContractError, match="postprocess returned 1 results for a batch of 2 images") as e:
+        contract.check_batch_call(model, images)
+    assert e.value.rule == contract.ONE_EACH
+    good = Good()
+    good.load("cpu")
+    contract.check_batch_call(good, images)
+
+
+def test_one_result_for_a_batch_fails_a_run_whose_budget_times_no_batch(tmp_path):
+    """Batches of 100,000 images never fit the budget, so none is timed; the untimed call on two images that
+    replaces them still fails the model (and a row that timed batches checked them anyway)."""
+    (tmp_path / "p").mkdir()
+    source = inspect.getsource(Good) + "\n\n" + inspect.getsource(OneForTheBatch)
+    (tmp_path / "p" / "one.py").write_text(
+        f"import numpy as np\nimport zoo\n\n{source}\nOneForTheBatch.name = 'one-for-the-batch'\n\n"
+        "@zoo.hookimpl\ndef register_models(register):\n    register(OneForTheBatch)\n"
+    )
+    out = tmp_path / "run"
+    run_zoo("run", "--plugins-dir", str(tmp_path / "p"), "--models", "one-for-the-batch", "--data", DATA,
+            "--no-isolation", "--warmup", "1", "--iters", "3", "--speed-budget", "1", "--batch", "100000",
+            "--out", str(out))  # fmt: skip
+    (row,) = read_results(out).models
+    assert row.status == "failed" and "postprocess returned 1 results for a batch of 2 images" in row.reason, row
 
 
 def test_a_background_label_first_is_a_warning_not_a_failure():

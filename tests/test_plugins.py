@@ -162,6 +162,27 @@ def test_a_missing_plugins_folder_is_reported(tmp_path):
     assert "plugins folder not found" in str(plugins.problems[0])
 
 
+def test_a_plugin_file_given_as_plugins_dir_is_told_to_pass_its_folder(tmp_path):
+    write_plugin(tmp_path, "mine.py", GOOD_PLUGIN.format(name="mine"))
+    plugins = load_plugins([tmp_path / "mine.py"], builtin=False, entry_points=False)
+    (problem,) = plugins.problems
+    assert problem.message.endswith(f"not a folder of plugins: pass the folder that holds it, --plugins-dir {tmp_path}")
+
+
+def test_a_folder_of_scaffolded_packages_is_told_to_pass_the_package(tmp_path):
+    """What ``zoo plugin new NAME --to DIR`` writes is DIR/zoo-NAME/{pyproject.toml, zoo_NAME/}: --plugins-dir DIR
+    finds no plugin there, one level too high."""
+    scaffold = tmp_path / "zoo-mine"
+    (scaffold / "zoo_mine").mkdir(parents=True)
+    (scaffold / "pyproject.toml").write_text("[project]\nname = 'zoo-mine'\n")
+    (scaffold / "zoo_mine" / "__init__.py").write_text(GOOD_PLUGIN.format(name="mine"))
+    plugins = load_plugins([tmp_path], builtin=False, entry_points=False)
+    (problem,) = plugins.problems
+    assert problem.plugin == str(scaffold)
+    assert f"pass --plugins-dir {scaffold} (or pip install -e {scaffold})" in problem.message
+    assert "mine" in load_plugins([scaffold], builtin=False, entry_points=False).models, "the advice works"
+
+
 def test_inline_plugins_register_like_any_other():
     class Inline:
         @zoo.hookimpl

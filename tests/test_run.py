@@ -301,6 +301,7 @@ def test_predict_rejects_malformed_postprocess_output(outputs, message):
         ({"xyxy": [[0, 0, np.nan, 1]], "scores": [1], "labels": [0]}, "NaN or infinite"),
         ({"xyxy": [[0, 0, 1, 1]], "scores": [np.inf], "labels": [0]}, "NaN or infinite"),
         ({"xyxy": [[0, 0, 1, 1]], "scores": [1], "labels": [0.5]}, "whole numbers"),
+        ({"xyxy": [[0, 0, 1, 1]], "scores": [1], "labels": ["person"]}, r"indices into self.labels, .* 'person'"),
     ],
 )
 def test_detections_validate_their_arrays(kwargs, message):

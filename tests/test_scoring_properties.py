@@ -18,8 +18,8 @@ from scipy.optimize import linear_sum_assignment
 import zoo
 from tests.conftest import SMALL_SHAPES
 from tests.test_run import FAST, run_zoo
+from zoo.contract import check_detections
 from zoo.data import Category, Dataset, ImageRecord
-from zoo.detections import check_detections
 from zoo.metrics.coco import SUMMARY, coco_metrics, results_records
 from zoo.metrics.localization import ImagePredictions, localization
 from zoo.runfolder import read_results

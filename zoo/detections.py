@@ -1,4 +1,5 @@
-"""`Detections`: the boxes a model found in one image, in the one shape every plugin returns."""
+"""`Detections`: the boxes a model found in one image, in the one shape every plugin returns (`zoo.contract` checks
+them against their image and the model's label space)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ class Detections:
             raise ValueError(f"scores must have shape ({n},) to match {n} boxes, got {scores.shape}")
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},) to match {n} boxes, got {labels.shape}")
+        if labels.dtype.kind in "USO" and len(labels) and isinstance(labels.flat[0], (str, bytes)):
+            raise ValueError(
+                f"labels are indices into self.labels, got names such as {str(labels.flat[0])!r}: give each box's "
+                "index (self.labels.index(name)), not its name"
+            )
         if labels.dtype.kind not in "iu" and (
             labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) or np.any(labels % 1)
         ):
@@ -54,46 +60,3 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.xyxy)
-
-
-FAR_OUTSIDE = 0.5
-"""How far past its image a box may reach, as a share of the image's size, before it counts as malformed."""
-SCORE_SLACK = 1e-6
-"""How far past [0, 1] a score may be (float32 rounding of a sigmoid) before it counts as malformed."""
-
-
-def check_detections(detections: Detections, width: int, height: int, num_labels: int | None) -> tuple[Detections, int]:
-    """Check one image's detections against the image and the model's label space.
-
-    Raises ValueError for output that can only come from a bug — negative width or height (xywh passed as xyxy?),
-    a box far outside the image (coordinates of another image size?), a score outside [0, 1] (logits?), a label
-    outside the label space. Returns the detections unchanged, and how many boxes have zero width or height (a box
-    clipped at the image edge): those are kept, and scored as COCOeval scores them (IoU 0 with everything).
-    """
-    x1, y1, x2, y2 = detections.xyxy.T
-    negative = np.flatnonzero((x2 < x1) | (y2 < y1))
-    if len(negative):
-        box = detections.xyxy[negative[0]].round(2).tolist()
-        raise ValueError(f"{len(negative)} box(es) with negative width or height, e.g. {box}; boxes must be xyxy")
-    margin_x, margin_y = FAR_OUTSIDE * width, FAR_OUTSIDE * height
-    outside = np.flatnonzero((x1 < -margin_x) | (y1 < -margin_y) | (x2 > width + margin_x) | (y2 > height + margin_y))
-    if len(outside):
-        box = detections.xyxy[outside[0]].round(2).tolist()
-        raise ValueError(
-            f"{len(outside)} box(es) far outside the {width}x{height} image, e.g. {box}; are they in the "
-            "original image's pixels?"
-        )
-    scores = detections.scores
-    wrong = np.flatnonzero(~np.isfinite(scores) | (scores < -SCORE_SLACK) | (scores > 1 + SCORE_SLACK))
-    if len(wrong):
-        raise ValueError(
-            f"{len(wrong)} score(s) outside [0, 1], e.g. {float(scores[wrong[0]]):.4g}; scores must be probabilities "
-            "(apply the model's sigmoid or softmax), or no confidence threshold means anything"
-        )
-    if num_labels is not None:
-        bad = np.flatnonzero((detections.labels < 0) | (detections.labels >= num_labels))
-        if len(bad):
-            raise ValueError(
-                f"label {int(detections.labels[bad[0]])} is outside the model's label space (0..{num_labels - 1})"
-            )
-    return detections, int(((x2 == x1) | (y2 == y1)).sum())

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zoo.detections import Detections, check_detections
+from zoo.contract import check_outputs
+from zoo.detections import Detections
 from zoo.device import synchronize
 from zoo.fetch.remote import RemoteFile
 
@@ -105,6 +106,7 @@ class Model:
 
     def __init__(self, *, weights: str | None = None) -> None:
         self.weights = weights
+        self._model_init = True  # `zoo plugin check` looks for it: a subclass's __init__ called this one
 
     # -- what a plugin implements ------------------------------------------------------------------------------
 
@@ -173,22 +175,11 @@ class Model:
         return Prediction(checked, StageTimes(t1 - t0, t2 - t1, t3 - t2), zero_size)
 
     def _checked(self, detections: list[Detections], images: list[np.ndarray]) -> tuple[list[Detections], int]:
-        """The interface check: one `Detections` per image, each valid for its image and the label space; returns
-        them, and how many of their boxes have zero width or height."""
-        if len(detections) != len(images):
-            raise ValueError(f"postprocess returned {len(detections)} results for a batch of {len(images)} images")
-        checked, zero_size = [], 0
-        num_labels = None if self.labels is None else len(self.labels)
-        for index, (item, image) in enumerate(zip(detections, images)):
-            if not isinstance(item, Detections):
-                raise ValueError(f"postprocess must return zoo.Detections, got {type(item).__name__}")
-            try:
-                item, degenerate = check_detections(item, image.shape[1], image.shape[0], num_labels)
-            except ValueError as error:
-                raise ValueError(f"image {index} of the batch: {error}") from None
-            checked.append(item)
-            zero_size += degenerate
-        return checked, zero_size
+        """The output contract (`zoo.contract`, the rules ``zoo plugin check`` reports too), on every call: one
+        `Detections` per image, each valid for its image and the label space; returns them, and how many of their
+        boxes have zero width or height. A broken rule raises `zoo.contract.ContractError` (a ValueError)."""
+        checked = check_outputs(detections, images, None if self.labels is None else len(self.labels))
+        return checked.detections, checked.zero_size
 
     @classmethod
     def option_names(cls) -> list[str] | None:

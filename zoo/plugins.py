@@ -150,10 +150,9 @@ def _load_entry_points(plugins: Plugins) -> None:
 def _load_directory(plugins: Plugins, directory: Path) -> None:
     """Load each ``*.py`` file and each package folder of ``directory`` as one plugin named after it."""
     if not directory.is_dir():
-        plugins.problems.append(
-            PluginProblem(str(directory), "plugins folder not found; check --plugins-dir or $ZOO_PLUGINS_DIR")
-        )
+        plugins.problems.append(PluginProblem(str(directory), _not_a_folder(directory)))
         return
+    loaded = 0
     for path in sorted(directory.iterdir()):
         if path.name.startswith(("_", ".")):
             continue
@@ -169,6 +168,36 @@ def _load_directory(plugins: Plugins, directory: Path) -> None:
             plugins.problems.append(PluginProblem(name, f"failed to import {file}: {_one_line(error)}"))
             continue
         _register(plugins, module, name, str(file))
+        loaded += 1
+    if not loaded:
+        for scaffold in _scaffolds(directory):
+            plugins.problems.append(
+                PluginProblem(
+                    str(scaffold),
+                    f"a plugin package (as zoo plugin new writes it), one level below the folder given: pass "
+                    f"--plugins-dir {scaffold} (or pip install -e {scaffold})",
+                )
+            )
+
+
+def _not_a_folder(path: Path) -> str:
+    """Why ``path`` given as a plugins folder is none, and what to pass instead."""
+    if not path.exists():
+        return "plugins folder not found; check --plugins-dir or $ZOO_PLUGINS_DIR"
+    if path.suffix == ".py" or path.name == "pyproject.toml":
+        return f"a file, not a folder of plugins: pass the folder that holds it, --plugins-dir {path.parent}"
+    return "a file, not a folder of plugins: pass a folder of plugin .py files or packages to --plugins-dir"
+
+
+def _scaffolds(directory: Path) -> list[Path]:
+    """The folders in ``directory`` that hold a plugin package of their own, as ``zoo plugin new`` writes them
+    (``zoo-NAME/`` with ``pyproject.toml`` and a package inside): one level too far down for ``--plugins-dir``."""
+    found = []
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        package = any((inner / "__init__.py").is_file() for inner in folder.iterdir())
+        if package and (folder / "pyproject.toml").is_file():
+            found.append(folder)
+    return found
 
 
 def _import_file(name: str, file: Path) -> ModuleType:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo import contract
 from zoo.data import Dataset
 from zoo.metrics.speed import is_precise, speed_record
 from zoo.model import Model, StageTimes
@@ -167,13 +168,14 @@ def time_batches(
     short of ``batch_calls``."""
     if settings.batch <= 1 or settings.batch_calls <= 0:
         return [], None, False
-    one_batch = float(np.median([sample.total for sample in latency])) * settings.batch
+    median = float(np.median([sample.total for sample in latency]))
+    one_batch = median * settings.batch
     if not budget.fits(2 * one_batch):
         skipped = (
             f"skipped: an untimed and a timed batch of {settings.batch} would take about {2 * one_batch:.3g} s, more "
             f"than the {max(budget.left, 0):.3g} s left of --speed-budget {settings.speed_budget:g}"
         )
-        return [], skipped, False
+        return [], skipped + _check_a_pair(model, dataset, median, budget), False
     batch_cycle = itertools.cycle(dataset.images)
 
     def batch() -> list[np.ndarray]:
@@ -190,3 +192,15 @@ def time_batches(
             batched.append(model.predict(batch()).times)
         report("batch timing", len(batched), settings.batch_calls)
     return batched, None, False
+
+
+def _check_a_pair(model: Model, dataset: Dataset, median: float, budget: Budget) -> str:
+    """When no batch is timed, one untimed call on two images (`zoo.contract.check_batch_call`: one result per image,
+    the rule no batch-1 call can test), if it fits in what is left of the budget; else the row says it was not made."""
+    if len(dataset.images) < 2:
+        return ""
+    if not budget.fits(2 * median):
+        return "; so no call with more than one image checked the model's output"
+    with budget.spend():
+        contract.check_batch_call(model, [image.load() for image in dataset.images[:2]])
+    return "; one untimed call on 2 images checked its output"

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo import contract
 from zoo.detections import Detections
 from zoo.errors import ZooError
 from zoo.model import UNTRAINED, Model, WeightsUnavailable
@@ -218,7 +219,8 @@ class _StepFailed(Exception):
 
 
 def _predict(model: Model, images: list[np.ndarray]) -> list[Detections]:
-    """preprocess, forward and postprocess on one batch, without zoo's interface check (the checks here say more)."""
+    """preprocess, forward and postprocess on one batch, and the contract's count rule; the per-image rules are
+    reported item by item (`checks.boxes`, `checks.scores`, `checks.labels`)."""
     value: Any = images
     for step in ("preprocess", "forward", "postprocess"):
         try:
@@ -226,12 +228,10 @@ def _predict(model: Model, images: list[np.ndarray]) -> list[Detections]:
             value = list(value) if step == "postprocess" else value
         except Exception as error:
             raise _StepFailed(PREDICTS, checks.raised(f"{step}()", error)) from error
-    if len(value) != len(images):
-        raise _StepFailed(ONE_EACH, f"{len(value)} results for {len(images)} images: return one per image, in order")
-    wrong = next((item for item in value if not isinstance(item, Detections)), None)
-    if wrong is not None:
-        raise _StepFailed(ONE_EACH, f"got {type(wrong).__name__}: return zoo.Detections(xyxy, scores, labels)")
-    return value
+    try:
+        return contract.check_count(value, len(images))
+    except contract.ContractError as error:
+        raise _StepFailed(ONE_EACH, str(error)) from None
 
 
 @dataclass
@@ -245,8 +245,8 @@ class _Checker:
         model = self._build(self.weights, BUILDS)
         if model is None:
             return
-        fix = "call super().__init__(weights=weights) in __init__ (it sets self.weights)"
-        self.report.add(SUPER, *((PASS, "") if "weights" in vars(model) else (FAIL, fix)))
+        fix = "call super().__init__(weights=weights) in __init__ (it sets self.weights and what zoo adds later)"
+        self.report.add(SUPER, *((PASS, "") if vars(model).get("_model_init") else (FAIL, fix)))
         subject = self._load(model, LOADS)
         own_weights = subject is not None
         if not own_weights:

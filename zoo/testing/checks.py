@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo import contract
 from zoo.detections import Detections
 from zoo.labels import COCO_CLASSES
 from zoo.model import Model, ModelInfo, WeightsCheck
@@ -100,50 +101,41 @@ def background(model: Model) -> Result:
 
 
 def boxes(images: list[np.ndarray], detections: list[Detections]) -> Result:
-    every = [d.xyxy for d in detections if len(d)]
-    if not every:
+    """`zoo.contract.check_boxes` on each image (the rule a run applies); a box past the edge is a warning."""
+    if not any(len(found) for found in detections):
         return PASS, "no boxes to check"
-    if float(np.concatenate(every).max()) <= 1.0 and min(min(image.shape[:2]) for image in images) > 16:
-        return FAIL, "every box lies within 0..1: give pixels of the original image (multiply by width and height)"
     past = ""
     for index, (image, found) in enumerate(zip(images, detections)):
         height, width = image.shape[:2]
-        x1, y1, x2, y2 = found.xyxy.T
-        reversed_ = np.flatnonzero((x2 < x1) | (y2 < y1))
-        if len(reversed_):
-            box = found.xyxy[reversed_[0]].round(1).tolist()
-            return FAIL, f"image {index}: box {box} has x2 < x1 or y2 < y1: give x1, y1, x2, y2 (not x, y, w, h)"
-        outside = np.flatnonzero((x1 < -1) | (y1 < -1) | (x2 > width + 1) | (y2 > height + 1))
-        if len(outside) and not past:  # (far outside, zoo's interface check has failed the prediction already)
-            box = found.xyxy[outside[0]].round(1).tolist()
-            past = (
-                f"image {index} ({width}x{height}): box {box} reaches past it; scored as given, but clip boxes to "
-                "0..width, 0..height if the model's own evaluation does (ground truth never leaves the image)"
-            )
+        try:
+            _, reaches = contract.check_boxes(found, width, height)
+        except contract.ContractError as error:
+            return FAIL, f"image {index}: {error}"
+        past = past or (f"image {index}: {reaches}" if reaches else "")
     return (WARN, past) if past else (PASS, "")
 
 
 def scores(detections: list[Detections]) -> Result:
-    scores = np.concatenate([d.scores for d in detections]) if detections else np.zeros(0)
-    if len(scores) == 0:
+    """`zoo.contract.check_scores` over every image's scores at once, so the detail gives their whole range."""
+    every = np.concatenate([found.scores for found in detections]) if detections else np.zeros(0)
+    if len(every) == 0:
         return PASS, "no boxes to check"
-    low, high = float(scores.min()), float(scores.max())
-    if low < 0 or high > 1:
-        return FAIL, f"scores run from {low:.3g} to {high:.3g}: give confidences in [0, 1] (a sigmoid or softmax)"
+    try:
+        contract.check_scores(Detections(np.zeros((len(every), 4)), every, np.zeros(len(every), int)))
+    except contract.ContractError as error:
+        return FAIL, str(error)
     return PASS, ""
 
 
 def labels(model: Model, detections: list[Detections]) -> Result:
+    """`zoo.contract.check_labels` on each image."""
     if model.labels is None:
         return SKIP, "class-agnostic: labels are ignored"
-    count = len(model.labels)
     for found in detections:
-        bad = found.labels[(found.labels < 0) | (found.labels >= count)]
-        if len(bad):
-            return FAIL, (
-                f"label {int(bad[0])} is outside self.labels (0..{count - 1}): labels index self.labels from 0 "
-                "(torchvision's count from 1: keep its '__background__' at 0, or subtract 1)"
-            )
+        try:
+            contract.check_labels(found, len(model.labels))
+        except contract.ContractError as error:
+            return FAIL, str(error)
     return PASS, ""
 
 
