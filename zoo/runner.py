@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import accuracy, fetch, reproduction, timing
+from zoo import accuracy, fetch, reproduction, timing, vocabulary
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -68,6 +68,7 @@ class Settings:
     weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
     imgsz: int | None = None  # input size override (--imgsz) for the models that take the option "imgsz"
     threads: int | None = None  # torch CPU threads (--threads); None: torch's default
+    prompt_template: str | None = None  # open-vocabulary prompts (--prompt-template); None: each model's own
 
 
 @dataclass
@@ -111,6 +112,8 @@ def evaluate(
                 model = _load(entry, plugins, settings, weights, result)
             if model is None:
                 return run
+            with clocks.phase("text_encoding"):  # open-vocabulary models: the dataset's names, encoded once
+                _step(result, "text encoding", vocabulary.give, model, dataset, settings.prompt_template, result)
             clocks.count_calls(model)
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass

@@ -169,6 +169,7 @@ def _settings(args: argparse.Namespace, device: str, weights: dict):
         weights=weights,
         imgsz=args.imgsz,
         threads=args.threads,
+        prompt_template=args.prompt_template,
     )
 
 

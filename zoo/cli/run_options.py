@@ -50,6 +50,12 @@ def protocol_options(run: argparse.ArgumentParser) -> None:
         metavar="PIXELS",
         help="run every model that allows it at this input size instead of its native one",
     )
+    run.add_argument(
+        "--prompt-template",
+        metavar="TEXT",
+        help="the prompt open-vocabulary models get for each class, with {} for its name (default: each model's "
+        "own, e.g. 'a photo of a {}'); recorded with the result",
+    )
 
 
 def isolation_options(run: argparse.ArgumentParser) -> None:
@@ -168,6 +174,9 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
     if not 0.0 <= args.speed_conf <= 1.0:
         raise ZooError(f"--speed-conf {args.speed_conf}: give a score between 0 and 1")
+    from zoo.vocabulary import check_template
+
+    check_template(getattr(args, "prompt_template", None))
 
 
 def default_memory_limit() -> float:
