@@ -66,3 +66,19 @@ def prompts_record(record: dict[str, Any], template: str | None, classes: int, s
         "classes": classes,
         "text_encoding_s": round(seconds, 6),
     }
+
+
+def protocol_causes(prompts: dict[str, Any] | None, protocol: dict[str, Any]) -> list[str]:
+    """Where an open-vocabulary run's prompts differ from the published protocol (for the reproduction check)."""
+    if not prompts:
+        return []
+    found = []
+    wanted, used = protocol.get("prompt_template"), prompts.get("template")
+    if wanted is not None and used is not None and used != wanted:
+        found.append(f"prompt template {used!r}, where the published protocol uses {wanted!r}")
+    chunks = prompts.get("chunks") or 1
+    if chunks > 1:
+        found.append(f"the class names were split into {chunks} text inputs (chunks), each run over the image")
+    if prompts.get("truncated"):
+        found.append(f"{len(prompts['truncated'])} prompt(s) were cut to the text encoder's length")
+    return found

@@ -28,6 +28,7 @@ class OwlDetector(HubDetector):
     model_class: ClassVar[str]
     image_processor_class: ClassVar[str]
     pads_to_square: ClassVar[bool] = False  # OWLv2 pads the image to a square (boxes are relative to it)
+    architecture: ClassVar[dict[str, Any]] = {}  # config arguments of the official checkpoint (beyond the defaults)
 
     def __init__(self, *, weights: str | None = None) -> None:
         super().__init__(weights=weights)
@@ -38,7 +39,7 @@ class OwlDetector(HubDetector):
     def _build_untrained(self):
         import transformers
 
-        config = getattr(transformers, self.config_class)()
+        config = getattr(transformers, self.config_class)(**self.architecture)
         module = getattr(transformers, self.model_class)(config)
         processor = SimpleNamespace(image_processor=getattr(transformers, self.image_processor_class)())
         text = config.text_config
@@ -168,6 +169,7 @@ class Owlv2(OwlDetector):
     checkpoint = OWLV2
     config_class, model_class, image_processor_class = "Owlv2Config", "Owlv2ForObjectDetection", "Owlv2ImageProcessor"
     pads_to_square = True
+    architecture = {"vision_config": {"image_size": 960, "patch_size": 16}}  # the checkpoint's 960 px input
 
 
 class OwlVit(OwlDetector):
