@@ -45,15 +45,19 @@ class Caption:
         return mapping / (mapping.sum(axis=1, keepdims=True) + 1e-6)
 
 
-def captions(phrase_ids: Sequence[Sequence[int]], budget: int) -> list[Caption]:
-    """The phrases' token ids laid out as captions of at most ``budget`` tokens: [CLS] phrase . phrase . [SEP]."""
+def captions(
+    phrase_ids: Sequence[Sequence[int]], budget: int, specials: tuple[int, int, int] = (CLS, SEP, DOT)
+) -> list[Caption]:
+    """The phrases' token ids laid out as captions of at most ``budget`` tokens: [CLS] phrase . phrase . [SEP]
+    (``specials``: the tokenizer's ids of [CLS], [SEP] and ".")."""
+    cls, sep, dot = specials
     found = []
     for chunk in prompts.chunks([len(ids) for ids in phrase_ids], budget, overhead=2, separator=1):
-        ids, spans = [CLS], []
+        ids, spans = [cls], []
         for index in chunk.classes:
             spans.append((len(ids), len(ids) + len(phrase_ids[index])))
-            ids += [*phrase_ids[index], DOT]
-        found.append(Caption(chunk.classes, [*ids, SEP], spans))
+            ids += [*phrase_ids[index], dot]
+        found.append(Caption(chunk.classes, [*ids, sep], spans))
     return found
 
 
@@ -93,6 +97,12 @@ class GroundingDino(HubDetector):
             return [self.tokenizer.encode(text) for text in texts]
         return [list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
 
+    def _specials(self) -> tuple[int, int, int]:
+        if isinstance(self.tokenizer, WordTokenizer):
+            return CLS, SEP, DOT
+        tokenizer = self.tokenizer
+        return tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.convert_tokens_to_ids(".")
+
     def set_vocabulary(self, names: Sequence[str], template: str | None) -> dict[str, Any]:
         """Tokenize each class's phrase and lay the phrases out in captions that fit ``max_text_len``."""
         import torch
@@ -100,7 +110,7 @@ class GroundingDino(HubDetector):
         template = template or self.default_template
         texts = prompts.build(names, template)
         budget = int(self.module.config.max_text_len)
-        self.captions = captions(self._phrase_ids(texts), budget)
+        self.captions = captions(self._phrase_ids(texts), budget, self._specials())
         self.inputs, self.maps = [], []
         for caption in self.captions:
             ids = torch.tensor([caption.ids], device=self.device)

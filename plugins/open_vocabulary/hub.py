@@ -68,7 +68,10 @@ def find_folder(folder: Path, files: Sequence[str]) -> Found:
     if not folder.is_dir():
         return Found(None, [str(folder)])
     present = {path.name for path in folder.iterdir()}
-    missing = [name for name in ("config.json", "preprocessor_config.json") if name in files and name not in present]
+    missing = [] if "config.json" in present else ["config.json"]
+    processors = {"preprocessor_config.json", "processor_config.json"}  # older and newer save_pretrained
+    if "preprocessor_config.json" in files and not present & processors:
+        missing.append(" or ".join(sorted(processors)))
     if not present & set(WEIGHT_FILES):
         missing.append(" or ".join(WEIGHT_FILES))
     return Found(folder, missing)
