@@ -37,10 +37,10 @@ def plugins():
 
 
 @pytest.fixture(scope="module")
-def ov():
-    """The plugin package as zoo loads it (``zoo_plugin_open_vocabulary``)."""
-    load_plugins()
-    return sys.modules["zoo_plugin_open_vocabulary"]
+def ov(plugins):
+    """The plugin's modules as zoo loaded them (``zoo_plugin_open_vocabulary.*``), the ones its classes come from."""
+    names = ("prompts", "hub", "owl", "grounding_dino", "yolo_world")
+    return SimpleNamespace(**{name: sys.modules[f"zoo_plugin_open_vocabulary.{name}"] for name in names})
 
 
 # -- tiny architectures and tokenizers ---------------------------------------------------------------------------
@@ -293,6 +293,7 @@ def test_every_model_without_weights_gets_a_timed_no_weights_row_with_its_prompt
         assert prompts["asked_template"] is None and "{}" in prompts["template"]
     assert "`zoo pull --models owlv2-base-patch16-ensemble`" in rows["owlv2-base-patch16-ensemble"]["reason"]
     assert "yolov8s-worldv2.pt is not in" in rows["yolov8s-worldv2"]["reason"]
+    assert "; and the CLIP text encoder openai/clip-vit-base-patch32" in rows["yolov8s-worldv2"]["reason"]
     assert rows["owlv2-base-patch16-ensemble"]["prompts"]["prompts"][0] == "a photo of a circle"
     assert rows["grounding-dino-tiny"]["prompts"]["prompts"] == ["circle", "square", "triangle"]
 

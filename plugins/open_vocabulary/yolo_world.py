@@ -69,10 +69,11 @@ def world_class(ultra: Any) -> type:
             return zoo.WeightsCheck("missing", check.location, missing) if missing else check
 
         def load(self, device: str) -> None:
-            if self.weights != zoo.UNTRAINED:
-                missing = self._clip_missing()
-                if missing:
-                    raise zoo.WeightsUnavailable(missing)
+            if self.weights != zoo.UNTRAINED:  # say everything that is missing at once
+                problems = [] if self._find() is not None else [self._missing_message()]
+                problems += [text for text in (self._clip_missing(),) if text]
+                if problems:
+                    raise zoo.WeightsUnavailable("; and ".join(problems))
             super().load(device)
             self.world = self.predictor.model.model  # the WorldModel the predictor runs (fused in place)
             self.text_model, self.tokenizer, self.text_identity = self._text_encoder(device)
