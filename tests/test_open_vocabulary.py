@@ -336,3 +336,39 @@ def test_a_prompt_template_that_differs_from_the_published_protocol_is_a_cause(p
     assert causes[0] == "prompt template 'a photo of a {}', where the published protocol uses '{}'"
     assert "split into 2 text inputs" in causes[1]
     assert vocabulary.protocol_causes(None, {"prompt_template": "{}"}) == []
+
+
+def test_yolo_world_with_weights_is_scored_through_its_clip_text_encoder(plugins, hf_home, tmp_path):
+    """A YOLO-World checkpoint (the nano architecture, random, saved by ultralytics) and a tiny CLIP text tower in
+    the Hugging Face cache where zoo fetches openai/clip-vit-base-patch32: the row is scored on the dataset's names."""
+    import json
+
+    from tests.test_transformers import put_in_hub_cache
+
+    sys.modules["zoo_plugin_ultralytics"].import_ultralytics()
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    YOLO("yolov8n-worldv2.yaml").save(tmp_path / "world.pt")
+    tokenizer = _clip_tokenizer()
+    text = hf.CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        projection_dim=512, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
+    )  # fmt: skip
+    folder = tmp_path / "clip"
+    hf.CLIPTextModelWithProjection(text).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "vocab.json").write_text(json.dumps(tokenizer.get_vocab()))  # the hub repository's files too
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "special_tokens_map.json").write_text("{}")
+    put_in_hub_cache(folder, hf_home / "hub", "openai/clip-vit-base-patch32")
+
+    dataset = load_dataset("shapes:count=2,size=80x64,seed=3")
+    entry = build_catalogue(load_registry(), plugins)["yolov8s-worldv2"]
+    settings = Settings(**QUICK, weights={"yolov8s-worldv2": str(tmp_path / "world.pt")}, imgsz=64)
+    row = evaluate(entry, dataset, plugins, settings).result
+    assert row["status"] == "ok", (row["reason"], row.get("traceback"))
+    assert row["labels"]["space"] == ["circle", "square", "triangle"] and not row["labels"]["unmapped"]
+    assert row["prompts"]["prompts"] == ["circle", "square", "triangle"] and row["prompts"]["text_encoding_s"] > 0
+    assert row["info"]["settings"]["text_encoder"].startswith("openai/clip-vit-base-patch32@")
+    assert row["accuracy"]["coco"]["map"] is not None
