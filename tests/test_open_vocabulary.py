@@ -15,7 +15,6 @@ import pytest
 import torch
 import transformers as hf
 
-from tests.conftest import SMALL_SHAPES
 from zoo import vocabulary
 from zoo.data import load_dataset
 from zoo.errors import ZooError
@@ -140,7 +139,8 @@ def _image(seed: int = 0) -> np.ndarray:
 
 
 def test_prompts_follow_the_template_and_the_template_is_checked(ov):
-    assert ov.prompts.build(["Traffic_Light", "cat"], "a photo of a {}") == ["a photo of a traffic light", "a photo of a cat"]
+    built = ov.prompts.build(["Traffic_Light", "cat"], "a photo of a {}")
+    assert built == ["a photo of a traffic light", "a photo of a cat"]
     assert vocabulary.check_template("a photo of a {}") == "a photo of a {}"
     assert vocabulary.check_template(None) is None
     for bad in ("a photo", "{} and {}", "a {} of {x}"):
