@@ -293,6 +293,7 @@ def test_every_model_without_weights_gets_a_timed_no_weights_row_with_its_prompt
         assert prompts["asked_template"] is None and "{}" in prompts["template"]
     assert "`zoo pull --models owlv2-base-patch16-ensemble`" in rows["owlv2-base-patch16-ensemble"]["reason"]
     assert "yolov8s-worldv2.pt is not in" in rows["yolov8s-worldv2"]["reason"]
+    assert "zoo does not fetch it, since registry.yaml records no size and sha256" in rows["yolov8s-worldv2"]["reason"]
     assert "; and the CLIP text encoder openai/clip-vit-base-patch32" in rows["yolov8s-worldv2"]["reason"]
     assert rows["owlv2-base-patch16-ensemble"]["prompts"]["prompts"][0] == "a photo of a circle"
     assert rows["grounding-dino-tiny"]["prompts"]["prompts"] == ["circle", "square", "triangle"]
@@ -326,7 +327,7 @@ def test_the_catalogue_lists_the_family_with_its_published_zero_shot_numbers(plu
     assert {f.name for f in files} >= {"config.json", "vocab.json", "merges.txt", "model.safetensors"}
     assert all(f.hub.revision == "cfd3195ba4ea9592eec887ded089f4c08eff231d" for f in files)
     world = {f.name for f in plugins.models["yolov8s-worldv2"].cls().remote_files()}
-    assert {"yolov8s-worldv2.pt", "vocab.json", "model.safetensors"} <= world
+    assert {"vocab.json", "model.safetensors"} <= world and "yolov8s-worldv2.pt" not in world, "no digest: not fetched"
     assert plugins.models["yolov8s-worldv2"].cls(weights="untrained").remote_files() == []
 
 
