@@ -373,3 +373,11 @@ def test_yolo_world_with_weights_is_scored_through_its_clip_text_encoder(plugins
     assert row["prompts"]["prompts"] == ["circle", "square", "triangle"] and row["prompts"]["text_encoding_s"] > 0
     assert row["info"]["settings"]["text_encoder"].startswith("openai/clip-vit-base-patch32@")
     assert row["accuracy"]["coco"]["map"] is not None
+
+
+def test_a_bad_prompt_template_is_a_one_line_error(tmp_path):
+    from tests.test_run import run_zoo
+
+    code, _, stderr = run_zoo("run", "--models", "centre-box", "--prompt-template", "a photo", "--out", str(tmp_path))
+    assert code == 2 and "Traceback" not in stderr
+    assert "--prompt-template 'a photo': give text with exactly one {} where the class name goes" in stderr
