@@ -381,3 +381,15 @@ def test_a_bad_prompt_template_is_a_one_line_error(tmp_path):
     code, _, stderr = run_zoo("run", "--models", "centre-box", "--prompt-template", "a photo", "--out", str(tmp_path))
     assert code == 2 and "Traceback" not in stderr
     assert "--prompt-template 'a photo': give text with exactly one {} where the class name goes" in stderr
+
+
+def test_the_details_show_the_prompts_and_the_text_encoding():
+    from zoo.report.details import _prompt_facts
+
+    record = vocabulary.prompts_record(
+        {"template": "{}", "prompts": ["cat", "dog"], "chunks": 2, "truncated": ["a very long prompt"]}, None, 2, 0.0123
+    )
+    facts = {fact.label: fact.value for fact in _prompt_facts(record)}
+    assert facts["prompt template"] == "'{}' (the model's default), 2 classes in 2 chunks"
+    assert facts["text encoding"].startswith("12.3 ms once per run")
+    assert "cat" in facts["prompts"] and "a very long prompt" in facts["prompts cut to the text encoder's length"]
