@@ -112,8 +112,9 @@ def evaluate(
                 model = _load(entry, plugins, settings, weights, result)
             if model is None:
                 return run
-            with clocks.phase("text_encoding"):  # open-vocabulary models: the dataset's names, encoded once
-                _step(result, "text encoding", vocabulary.give, model, dataset, settings.prompt_template, result)
+            if vocabulary.wants(model):  # an open-vocabulary model: the dataset's names, encoded once
+                with clocks.phase("text_encoding"):
+                    _step(result, "text encoding", vocabulary.give, model, dataset, settings.prompt_template, result)
             clocks.count_calls(model)
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass

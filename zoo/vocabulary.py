@@ -36,10 +36,15 @@ def check_template(template: str | None) -> str | None:
     return template
 
 
+def wants(model: Model) -> bool:
+    """Whether the model takes its classes by name (``open_vocabulary = True``)."""
+    return bool(getattr(model, "open_vocabulary", False))
+
+
 def give(model: Model, dataset: Dataset, template: str | None, result: dict[str, Any]) -> None:
     """Hand an open-vocabulary model the dataset's category names and record ``result["prompts"]``; a closed-set
     model is left as it is."""
-    if not getattr(model, "open_vocabulary", False):
+    if not wants(model):
         return
     names = [category.name for category in dataset.categories]
     started = time.perf_counter()
