@@ -99,10 +99,10 @@ def measure_model(
 ) -> Fidelity:
     """``pairs`` pairs of blocks of ``block`` timed calls, ABBA: zoo's whole protocol, then bare; then bare, zoo's
     timed calls; then zoo's timed calls, bare; ..."""
-    import zoo.runner
+    import zoo.settings
 
     print(f"bench: fidelity: {entry.id} ({framework})", file=sys.stderr, flush=True)
-    settings = zoo.runner.Settings(  # exactly `block` samples: no stop on precision or budget, no batches
+    settings = zoo.settings.Settings(  # exactly `block` samples: no stop on precision or budget, no batches
         warmup=3,
         iters=block,
         speed_precision=0.0,
@@ -132,14 +132,13 @@ def measure_model(
 def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any) -> tuple[list[float], Model]:
     """zoo's inference-step samples (ms) from one whole in-process evaluation, and the model object it built."""
     from zoo.isolation import run_in_process
-    from zoo.runner import no_report
+    from zoo.settings import no_report
 
     built: list[Model] = []
     result = run_in_process(entry, dataset, settings, _capturing(plugins, entry, built), no_report).result
-    speed = result.get("speed") or {}
-    samples = (speed.get("latency_samples_ms") or {}).get("inference")
-    if result["status"] != "ok" or not samples or not built:
-        raise Unmeasured(result.get("reason") or result["missing"].get("speed") or "zoo recorded no latency")
+    samples = (result.speed.latency_samples_ms or {}).get("inference")
+    if result.status != "ok" or not samples or not built:
+        raise Unmeasured(result.reason or result.missing.get("speed") or "zoo recorded no latency")
     return list(samples), built[-1]
 
 
@@ -149,7 +148,7 @@ def zoo_block(model: Model, dataset: Dataset, settings: Any) -> list[float]:
     the dataset's images from the first."""
     from zoo import timing
     from zoo.device import PeakMemory
-    from zoo.runner import no_report
+    from zoo.settings import no_report
 
     _set_threads(settings.threads)
     latency: list[StageTimes] = []

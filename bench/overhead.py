@@ -44,7 +44,7 @@ def measure(quick: bool = False, models: str | None = None, **_: Any) -> Row:
         if not (out / RESULTS).is_file():
             last = (finished.stderr_tail.strip().splitlines() or ["no output"])[-1]
             return missing_row(TITLE, GOAL, HOW, f"zoo run wrote no results (exit {finished.returncode}): {last}")
-        results = read_results(out)["models"]
+        results = read_results(out).to_dict()["models"]
     inside, source = time_inside(results)
     if not inside:
         return missing_row(TITLE, GOAL, HOW, "results.json records no time inside the models")

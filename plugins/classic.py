@@ -97,7 +97,14 @@ class HogPeople(zoo.Model):
         return [np.ascontiguousarray(image[..., ::-1]) for image in images]  # OpenCV's BGR
 
     def forward(self, batch: list[np.ndarray]) -> list[tuple[Any, Any]]:
-        return [self.hog.detectMultiScale(image, **self.options) for image in batch]
+        return [self._detect(image) for image in batch]
+
+    def _detect(self, image: np.ndarray) -> tuple[Any, Any]:
+        """OpenCV's detection windows; none in an image smaller than one window (OpenCV 4 crashes on it: SIGSEGV)."""
+        width, height = self.hog.winSize
+        if image.shape[0] < height or image.shape[1] < width:
+            return (), ()
+        return self.hog.detectMultiScale(image, **self.options)
 
     def postprocess(self, outputs: list[tuple[Any, Any]], images: list[np.ndarray]) -> list[zoo.Detections]:
         return [_detections(rects, _score(weights), image) for (rects, weights), image in zip(outputs, images)]

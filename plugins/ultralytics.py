@@ -229,8 +229,6 @@ class UltralyticsDetector(zoo.Model):
                 raise
             self.identity = f"{path} (sha256 {sha256_prefix(path)})"
         self.labels = [str(model.model.names[i]) for i in range(len(model.model.names))]
-        # the official weights (those registry.yaml's published AP is for): the official name, COCO's 80 names
-        self.official = path is not None and path.name == self.official_name and self.labels == coco_names()
         self.architecture = (getattr(model.model, "yaml", None) or {}).get("yaml_file")
 
         # the arguments model.predict() gives its predictor, at ultralytics' lowest working confidence

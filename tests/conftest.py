@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import socket
 import sys
@@ -9,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zoo.cli import main
 from zoo.data import Dataset, load_dataset
 
 SMALL_SHAPES = "shapes:count=6,size=96x80,seed=7"
+FAST = ["--warmup", "1", "--iters", "3", "--batch", "2", "--batch-calls", "1"]
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -175,3 +179,30 @@ def boxes_by_name(dataset: Dataset) -> list[list[tuple]]:
         sorted((names[int(c)], *np.round(box, 3)) for box, c in zip(image.boxes, image.category_ids))
         for image in dataset.images
     ]
+
+
+def run_zoo(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def shapes_run(tmp_path_factory):
+    """One run of the reference models and an untrained torchvision detector, shared by every test module."""
+    out = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(out / "empty-torch-home"))
+        code, stdout, stderr = run_zoo(
+            "run",
+            "--models",
+            "reference-blobs,centre-box,ssdlite320_mobilenet_v3_large",
+            "--data",
+            SMALL_SHAPES,
+            "--out",
+            str(out),
+            *FAST,
+        )
+    assert code == 0, stderr
+    return out

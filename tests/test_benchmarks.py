@@ -123,7 +123,7 @@ def test_first_use_fetches_checks_unpacks_and_caches_the_benchmark(served, archi
     assert not list((home / "data").glob(".*.zoo-part")), "no part folder is left"
     assert [r for _, path, r in served.gets(images)][1].startswith("bytes="), "the cut transfer resumed"
 
-    dataset = read_results(out)["context"]["dataset"]
+    dataset = read_results(out).to_dict()["context"]["dataset"]
     assert dataset["name"] == "coco-val2017" and dataset["images"] == 3
     assert dataset["benchmark"]["subset"] == "the first 3 image ids of 8"
     assert dataset["benchmark"]["licence"].startswith("annotations CC-BY-4.0")
@@ -185,7 +185,7 @@ def test_pull_fetches_ahead_and_a_bundle_carries_the_benchmark_to_a_machine_with
         "--out", str(out), *FAST,
     )  # fmt: skip
     assert code == 0, stderr
-    assert read_results(out)["context"]["dataset"]["images"] == 7
+    assert read_results(out).to_dict()["context"]["dataset"]["images"] == 7
 
 
 # -- the reproduction check ----------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_the_gap_to_the_published_ap_is_computed_and_flagged_with_its_likely_cau
     selection = oracle(tmp_path, "coco-val2017", published=0.5)
     code, _, stderr = run_zoo(*("run", *selection, "--data", "coco-val2017", "--limit", "5", "--out", str(out), *FAST))
     assert code == 0, stderr
-    (result,) = read_results(out)["models"]
+    (result,) = read_results(out).to_dict()["models"]
     assert result["accuracy"]["coco"]["map"] == pytest.approx(1.0)
     check = result["reproduction"]
     assert check["published"] == 0.5 and check["gap"] == pytest.approx(0.5)
@@ -217,7 +217,7 @@ def test_the_gap_to_the_published_ap_is_computed_and_flagged_with_its_likely_cau
 
     code, _, _ = run_zoo(*("run", *oracle(tmp_path, "coco-val2017", published=0.995), "--data", "coco-val2017"),
                          "--out", str(tmp_path / "close"), *FAST)  # fmt: skip
-    (result,) = read_results(tmp_path / "close")["models"]
+    (result,) = read_results(tmp_path / "close").to_dict()["models"]
     assert result["reproduction"]["gap"] == pytest.approx(0.005) and not result["reproduction"]["flagged"]
     assert not result["reproduction"]["indicative"], "the whole (miniature) split"
 
@@ -228,7 +228,7 @@ def test_a_coco_label_model_is_scored_on_voc_through_the_aliases_on_the_classes_
     code, _, stderr = run_zoo(*("run", *oracle(tmp_path, "voc2007-test"), "--data", "voc2007-test", "--out", str(out)),
                               *FAST)  # fmt: skip
     assert code == 0, stderr
-    (result,) = read_results(out)["models"]
+    (result,) = read_results(out).to_dict()["models"]
     assert result["labels"]["mapped"]["motorcycle"] == "motorbike", "COCO's name joined to VOC's through the alias"
     assert sorted(result["labels"]["covered"]) == ["bicycle", "bus", "cat", "motorbike", "person"]
     assert result["accuracy"]["coco"]["map"] == pytest.approx(1.0)
@@ -236,6 +236,6 @@ def test_a_coco_label_model_is_scored_on_voc_through_the_aliases_on_the_classes_
 
     code, _, stderr = run_zoo(*("run", *oracle(tmp_path, "voc2007-test", only="person"), "--data", "voc2007-test"),
                               "--out", str(tmp_path / "person"), *FAST)  # fmt: skip
-    (result,) = read_results(tmp_path / "person")["models"]
+    (result,) = read_results(tmp_path / "person").to_dict()["models"]
     assert result["labels"]["covered"] == ["person"] and result["accuracy"]["coco"]["categories"] == 1
     assert result["accuracy"]["coco"]["map"] == pytest.approx(1.0), "AP over the one class it covers, not 1/5 of it"

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from zoo.catalogue import README, markdown_table, measure, update_readme, update_registry
+from tools.catalogue import README, markdown_table, measure, update_readme, update_registry
 from zoo.plugins import load_plugins
 from zoo.registry import build_catalogue, build_model, load_registry
 from zoo.weights import entry_files
@@ -42,7 +42,8 @@ def test_files_without_a_published_checksum_have_one_recorded(catalogue):
 def test_the_readme_table_is_generated_from_the_registry(catalogue):
     _, entries = catalogue
     text = README.read_text()
-    assert update_readme(text, markdown_table(list(entries.values()))) == text, "run: python -m zoo.catalogue --readme"
+    table = markdown_table(list(entries.values()))
+    assert update_readme(text, table) == text, "run: python -m tools.catalogue --readme"
 
 
 @pytest.mark.parametrize("model_id", ["reference-blobs", "centre-box", "ssdlite320_mobilenet_v3_large"])

@@ -46,6 +46,12 @@ def test_hog_finds_the_pedestrian_in_bus_jpg(models):
     np.testing.assert_array_equal(again.xyxy, found.xyxy)
 
 
+def test_hog_on_an_image_smaller_than_its_window_finds_nothing_instead_of_crashing(models):
+    """OpenCV 4's HOG crashes the process (SIGSEGV) on an image smaller than its 64x128 window: zoo returns no box."""
+    (found,) = models["hog-people"].predict([np.zeros((80, 96, 3), np.uint8)]).detections
+    assert len(found) == 0
+
+
 @pytest.mark.parametrize("model_id", CLASSIC)
 def test_a_picture_without_people_gives_no_boxes(models, model_id):
     blank = np.full((240, 320, 3), 127, np.uint8)
@@ -59,7 +65,7 @@ def test_zoo_run_scores_them_on_sample_with_no_network(tmp_path):
         "run", "--offline", "--models", "family:classic", "--data", "sample", "--out", str(out), "--no-isolation", *FAST
     )
     assert code == 0, stderr
-    rows = {row["id"]: row for row in read_results(out)["models"]}
+    rows = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     assert set(rows) == {*CLASSIC, "reference-blobs"}
     for model_id in CLASSIC:
         row = rows[model_id]

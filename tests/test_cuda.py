@@ -27,7 +27,7 @@ def run_on(device: str, checkpoint, out) -> dict:
         "--device", device, "--out", str(out), *FAST,
     )  # fmt: skip
     assert code == 0, stderr
-    return read_results(out)
+    return read_results(out).to_dict()
 
 
 def test_a_run_on_cuda_measures_the_gpu_and_scores_as_on_the_cpu(tmp_path):
@@ -66,4 +66,4 @@ def test_the_regressor_trains_on_cuda_and_its_checkpoint_loads_on_the_cpu(tmp_pa
         "--out", str(tmp_path / "run"), *FAST,
     )  # fmt: skip
     assert code == 0, stderr
-    assert read_results(tmp_path / "run")["models"][0]["status"] == "ok"
+    assert read_results(tmp_path / "run").to_dict()["models"][0]["status"] == "ok"

@@ -45,7 +45,7 @@ def test_the_plugin_guide_example_runs(tmp_path):
         *FAST,
     )
     assert status == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "ok" and row["accuracy"]["localization"]["mean_iou"] >= 0
 
 

@@ -44,14 +44,14 @@ def run(tmp_path_factory):
 
 def test_a_run_records_the_peak_and_each_model_its_share_of_it(run):
     results = read_results(run)
-    hardware = results["context"]["hardware"]
+    hardware = results.context["hardware"]
     peak = hardware["peak_gflops"]
     assert peak > 0 and hardware["peak_method"].startswith("float32 matmul 2048²")
     assert f"torch {hardware['torch_threads']} thread" in hardware["peak_method"]
 
     board = {r["model"]: r for r in rows(results)}
     csv = pd.read_csv(run / "leaderboard.csv").set_index("model")
-    ssd = next(m for m in results["models"] if m["id"] == "ssdlite320_mobilenet_v3_large")
+    ssd = next(m for m in results.to_dict()["models"] if m["id"] == "ssdlite320_mobilenet_v3_large")
     rate = ssd["info"]["gflops"] / (ssd["speed"]["latency_ms"]["inference"]["median"] / 1000)
     assert ssd["info"]["gflops"] > 0
     assert board[ssd["id"]]["gflops_per_s"] == pytest.approx(rate, rel=1e-12)
@@ -74,7 +74,7 @@ def test_the_report_shows_the_rate_the_share_and_the_peak(run):
     assert "bound by memory, Python or postprocessing" in speed.columns[share].help
     assert "an estimate when image sizes vary" in speed.columns[rate].help
     cells = {r.series.model: r.cells for r in speed.rows}
-    peak = sources[0].results["context"]["hardware"]["peak_gflops"]
+    peak = sources[0].results.context["hardware"]["peak_gflops"]
     ssd = cells["ssdlite320_mobilenet_v3_large"]
     assert float(ssd[share].sort) == pytest.approx(float(ssd[rate].sort) / peak) and ssd[share].text.endswith("%")
     for model in NUMPY_MODELS:
@@ -92,13 +92,13 @@ def test_the_report_shows_the_rate_the_share_and_the_peak(run):
 def test_a_resumed_run_keeps_the_peak_its_models_were_compared_with(run):
     """The peak varies a little from one measurement to the next; a new one would make the folder's earlier
     results look like another machine's, and the resumed run would be refused."""
-    before = read_results(run)["context"]["hardware"]
+    before = read_results(run).to_dict()["context"]["hardware"]
     code, _, stderr = run_zoo(
         "run", "--no-isolation", "--models", ",".join(NUMPY_MODELS),
         "--data", "shapes:count=3,size=96x80,seed=1", "--out", str(run), *FAST,
     )  # fmt: skip
     assert code == 0, stderr
-    after = read_results(run)["context"]["hardware"]
+    after = read_results(run).to_dict()["context"]["hardware"]
     assert (after["peak_gflops"], after["peak_method"]) == (before["peak_gflops"], before["peak_method"])
 
 

@@ -71,7 +71,7 @@ def run(tmp_path: Path, name: str, faults, *options: str) -> dict:
         *options,
     )
     assert code == (1 if faults else 0), "the run finishes; its exit status says whether a model failed"
-    return {row["id"]: row for row in read_results(out)["models"]}
+    return {row["id"]: row for row in read_results(out).to_dict()["models"]}
 
 
 def test_every_fault_is_survived_reported_and_leaves_good_numbers_alone(tmp_path):
@@ -157,7 +157,7 @@ def test_a_killed_run_resumes_without_redoing_finished_models(tmp_path):
     _wait_for(out, "reference-blobs", process)
     os.killpg(process.pid, signal.SIGKILL)  # the whole process group: the run and its worker
     process.wait()
-    before = {row["id"]: row for row in read_results(out)["models"]}
+    before = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     assert set(before) == {"reference-blobs"}, "only what finished was written, and it was written whole"
 
     code, _, stderr = run_zoo(
@@ -176,7 +176,7 @@ def test_a_killed_run_resumes_without_redoing_finished_models(tmp_path):
     )
     assert code == 0, stderr
     assert "done reference-blobs (earlier in this run folder" in " ".join(stderr.split())
-    after = {row["id"]: row for row in read_results(out)["models"]}
+    after = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     assert after["reference-blobs"]["finished"] == before["reference-blobs"]["finished"], "not run again"
 
     code, _, stderr = run_zoo(
@@ -193,9 +193,9 @@ def test_a_killed_run_resumes_without_redoing_finished_models(tmp_path):
         str(tmp_path / "straight"),
         *FAST,
     )
-    straight = {row["id"]: row for row in read_results(tmp_path / "straight")["models"]}
+    straight = {row["id"]: row for row in read_results(tmp_path / "straight").to_dict()["models"]}
     assert {k: v["accuracy"] for k, v in after.items()} == {k: v["accuracy"] for k, v in straight.items()}
-    assert [row["id"] for row in read_results(out)["models"]] == ["reference-blobs", "slow", "centre-box"]
+    assert [row["id"] for row in read_results(out).to_dict()["models"]] == ["reference-blobs", "slow", "centre-box"]
 
 
 def test_force_runs_finished_models_again_and_a_changed_folder_is_refused(tmp_path):
@@ -203,10 +203,10 @@ def test_force_runs_finished_models_again_and_a_changed_folder_is_refused(tmp_pa
     out = tmp_path / "run"
     base = ("run", "--registry", str(path), "--models", "reference-blobs", "--data", SMALL_SHAPES, "--out", str(out))
     assert run_zoo(*base, *FAST)[0] == 0
-    first = read_results(out)["models"][0]["finished"]
+    first = read_results(out).to_dict()["models"][0]["finished"]
     time.sleep(1.1)
     code, _, stderr = run_zoo(*base, *FAST, "--force")
-    assert code == 0 and read_results(out)["models"][0]["finished"] != first
+    assert code == 0 and read_results(out).to_dict()["models"][0]["finished"] != first
     code, _, stderr = run_zoo(*base, "--warmup", "2", "--iters", "3", "--batch", "2", "--batch-calls", "1")
     assert code == 2 and "holds a run with other settings (warmup: 1, now 2)" in stderr
     code, _, stderr = run_zoo(*base[:-4], "--data", "shapes:count=3,size=64", "--out", str(out), *FAST)
@@ -227,7 +227,7 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_what_finished(tmp_path, stop,
     assert process.returncode == code, stderr
     assert "interrupted; the models that finished are in" in stderr and "run the same command to resume" in stderr
     assert "Traceback" not in stderr
-    assert [row["id"] for row in read_results(out)["models"]] == ["reference-blobs"]
+    assert [row["id"] for row in read_results(out).to_dict()["models"]] == ["reference-blobs"]
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, "no worker is left running"
 
@@ -258,7 +258,7 @@ def test_a_run_is_offline_unless_allowed(tmp_path, allow):
         *options,
     )
     assert code == 1, stderr
-    (row,) = read_results(tmp_path / "out")["models"]
+    (row,) = read_results(tmp_path / "out").to_dict()["models"]
     assert row["status"] == "failed"
     if allow:
         assert "network access is off" not in row["reason"]

@@ -84,15 +84,13 @@ def serve(server, fabricated: dict[str, bytes]) -> None:
 
 
 def rows(out: Path) -> dict[str, dict]:
-    return {row["id"]: row for row in read_results(out)["models"]}
+    return {row["id"]: row for row in read_results(out).to_dict()["models"]}
 
 
 # -- first use -----------------------------------------------------------------------------------------------------
 
 
-def test_zoo_run_fetches_what_is_missing_and_refuses_a_file_that_does_not_match(
-    online, fabricated, places, tmp_path
-):
+def test_zoo_run_fetches_what_is_missing_and_refuses_a_file_that_does_not_match(online, fabricated, places, tmp_path):
     """Empty caches: zoo run fetches each model's files before measuring it, through each library's cache layout;
     the stand-in under torchvision's official name is refused (never loaded) and its row says why."""
     serve(online, fabricated)

@@ -20,7 +20,8 @@ from zoo.data import load_dataset
 from zoo.errors import ZooError
 from zoo.plugins import load_plugins
 from zoo.registry import build_catalogue, load_registry
-from zoo.runner import Settings, evaluate
+from zoo.runner import evaluate
+from zoo.settings import Settings, check_template
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -141,11 +142,11 @@ def _image(seed: int = 0) -> np.ndarray:
 def test_prompts_follow_the_template_and_the_template_is_checked(ov):
     built = ov.prompts.build(["Traffic_Light", "cat"], "a photo of a {}")
     assert built == ["a photo of a traffic light", "a photo of a cat"]
-    assert vocabulary.check_template("a photo of a {}") == "a photo of a {}"
-    assert vocabulary.check_template(None) is None
+    assert check_template("a photo of a {}") == "a photo of a {}"
+    assert check_template(None) is None
     for bad in ("a photo", "{} and {}", "a {} of {x}"):
         with pytest.raises(ZooError, match="exactly one"):
-            vocabulary.check_template(bad)
+            check_template(bad)
 
 
 def test_a_200_name_label_set_is_chunked_in_order_within_the_budget(ov):
@@ -274,7 +275,7 @@ def _rows(plugins, weights: dict[str, str], template: str | None = None, imgsz: 
     dataset = load_dataset("shapes:count=2,size=80x64,seed=3")
     catalogue = build_catalogue(load_registry(), plugins)
     settings = Settings(**QUICK, weights=weights, prompt_template=template, imgsz=imgsz)
-    return {model_id: evaluate(catalogue[model_id], dataset, plugins, settings).result for model_id in FAMILY}
+    return {model_id: evaluate(catalogue[model_id], dataset, plugins, settings).result.to_dict() for model_id in FAMILY}
 
 
 def test_every_model_without_weights_gets_a_timed_no_weights_row_with_its_prompts(
@@ -367,7 +368,7 @@ def test_yolo_world_with_weights_is_scored_through_its_clip_text_encoder(plugins
     dataset = load_dataset("shapes:count=2,size=80x64,seed=3")
     entry = build_catalogue(load_registry(), plugins)["yolov8s-worldv2"]
     settings = Settings(**QUICK, weights={"yolov8s-worldv2": str(tmp_path / "world.pt")}, imgsz=64)
-    row = evaluate(entry, dataset, plugins, settings).result
+    row = evaluate(entry, dataset, plugins, settings).result.to_dict()
     assert row["status"] == "ok", (row["reason"], row.get("traceback"))
     assert row["labels"]["space"] == ["circle", "square", "triangle"] and not row["labels"]["unmapped"]
     assert row["prompts"]["prompts"] == ["circle", "square", "triangle"] and row["prompts"]["text_encoding_s"] > 0

@@ -34,6 +34,9 @@ def test_the_wheel_carries_the_shipped_plugins_and_the_catalogue(wheel):
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "plugins").rglob("*.py")}
     assert {f"zoo/_shipped/{name}" for name in shipped} <= names, "every shipped plugin module"
     assert not [name for name in names if "__pycache__" in name]
+    assert not [name for name in names if name.startswith(("tools/", "bench/")) or name == "zoo/catalogue.py"], (
+        "maintainer scripts stay in the checkout"
+    )
 
 
 def test_installed_from_the_wheel_zoo_lists_and_runs_its_models_from_another_folder(wheel, tmp_path):

@@ -38,7 +38,7 @@ def _run_example(tmp_path: Path, name: str, *extra: str) -> tuple[dict, str]:
     out = tmp_path / f"run-{name}-{len(list(tmp_path.glob('run-*')))}"
     args = ["run", "--plugins-dir", str(folder), "--models", model_id, "--data", DATA, "--no-isolation"]
     _, _, stderr = run_zoo(*args, "--out", str(out), *FAST, *extra)
-    (result,) = read_results(out)["models"]
+    (result,) = read_results(out).to_dict()["models"]
     return result, stderr
 
 

@@ -82,7 +82,7 @@ def test_each_template_scores_on_shapes(scaffolds, template, tmp_path):
     args = ["--plugins-dir", str(scaffolds[template]), "--models", f"kit-{template}", "--data", DATA]
     code, _, stderr = run_zoo("run", *args, "--no-isolation", *FAST, "--out", str(out))
     assert code == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "ok", row["reason"]
     assert row["accuracy"]["localization"]["mean_iou"] > 0.5
     if template == "onnx":

@@ -243,7 +243,7 @@ def _runtime_run(tmp_path, *extra: str):
     args = ["run", "--plugins-dir", str(folder), "--data", SMALL_SHAPES, "--out", str(out), *FAST, *extra]
     code, _, stderr = run_zoo(*args)
     assert code == 0, stderr
-    results = read_results(out)
+    results = read_results(out).to_dict()
     return results, {m["id"]: m for m in results["models"]}, (out / "index.html").read_text()
 
 

@@ -5,6 +5,7 @@ mid-model as a ``failed`` row beside models that finish, a killed driver resumed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def zoo_run(out: Path, *options: str, models: tuple[str, ...] = MODELS, registry
 
 
 def rows(out: Path) -> dict:
-    return {row["id"]: row for row in read_results(out)["models"]}
+    return {row["id"]: row for row in read_results(out).to_dict()["models"]}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_ray_gives_the_local_executors_accuracy_bit_for_bit(local_run, ray_run):
         assert (out / "logs" / f"{model}.log").is_file(), "each worker's log comes back into the run folder"
     assert local[DETECTOR]["accuracy"]["coco_agnostic"]["map"] is not None, "the detector was scored"
     assert "joined the Ray cluster at" in stderr and "submitted" in stderr
-    assert read_results(out)["context"]["executor"]["kind"] == "ray"
+    assert read_results(out).to_dict()["context"]["executor"]["kind"] == "ray"
     assert "were timed on other hardware" not in (out / "index.html").read_text(), "all on the run's own hardware"
 
 
@@ -262,12 +263,12 @@ def test_a_worker_without_the_models_plugin_gives_a_row_that_says_so(shapes):
     from zoo.executors.ray_worker import WorkerSpec, run_part
     from zoo.isolation import Limits, WorkerSetup
     from zoo.registry import Entry
-    from zoo.runner import Settings
+    from zoo.settings import Settings
 
     entry = Entry("elsewhere", "only-on-the-driver", plugin="driver_only")
     spec = WorkerSpec(Settings(), WorkerSetup(plugin_dirs=()), Limits(), isolation=True)
     out = run_part(entry, shapes, spec, None, 1.0)
-    row = out["run"].result
+    row = out["run"].result.to_dict()
     assert row["status"] == "failed" and row["host"]["hostname"] == platform.node() and row["host"]["threads"] == 1
     assert row["reason"].startswith(f"no plugin registers model 'only-on-the-driver' on worker {platform.node()}")
     assert "install its plugin there too" in row["reason"]
@@ -275,22 +276,25 @@ def test_a_worker_without_the_models_plugin_gives_a_row_that_says_so(shapes):
 
 def test_shards_that_disagree_about_weights_give_a_failed_row_naming_the_shard(shapes):
     from zoo.registry import Entry
-    from zoo.runner import ModelRun, Settings, blank_result
+    from zoo.results import ModelResult, ModelRun
+    from zoo.settings import Settings
     from zoo.shards import merge
 
     entry = Entry("model", "model")
-    here = {"host": {"hostname": "node-1"}}
-    timed = ModelRun({**blank_result(entry), **here}, scoring=None)
-    missing = {**blank_result(entry), "status": "no-weights", "reason": "model.pt is not in ~/.cache", "host": {}}
-    missing["host"] = {"hostname": "node-2"}
-    row = merge(entry, shapes, Settings(), [timed, ModelRun(missing)]).result
+
+    def part(**values) -> ModelRun:
+        return ModelRun(ModelResult.from_dict({"id": entry.id, "model": entry.model, **values}))
+
+    timed = part(host={"hostname": "node-1"})
+    missing = part(status="no-weights", reason="model.pt is not in ~/.cache", host={"hostname": "node-2"})
+    row = merge(entry, shapes, Settings(), [timed, missing]).result.to_dict()
     assert row["status"] == "failed"
     assert row["reason"] == (
         "shard 2 of 2 (on node-2): no-weights: model.pt is not in ~/.cache; but shard 1 of 2 (on node-1) says ok: "
         "give every worker the same weights"
     )
-    crashed = {**blank_result(entry), "status": "timeout", "reason": "no progress for 9 s", "host": {}}
-    row = merge(entry, shapes, Settings(), [ModelRun(crashed), timed]).result
+    crashed = part(status="timeout", reason="no progress for 9 s", host={})
+    row = merge(entry, shapes, Settings(), [crashed, timed]).result.to_dict()
     assert row["status"] == "timeout" and row["reason"] == "shard 1 of 2: no progress for 9 s"
 
 
@@ -300,8 +304,8 @@ def test_a_row_timed_on_other_hardware_is_marked_and_gets_no_share_of_the_runs_p
 
     results = read_results(local_run)
     assert {row["model"]: row["peak_share"] for row in board(results)}[DETECTOR] > 0
-    elsewhere = next(row for row in results["models"] if row["id"] == DETECTOR)
-    elsewhere["host"] = {**elsewhere["host"], "hostname": "node-7", "cpu": "Other CPU 9000", "cpu_count_logical": 64}
+    elsewhere = next(row for row in results.models if row.id == DETECTOR)
+    elsewhere.host = dataclasses.replace(elsewhere.host, hostname="node-7", cpu="Other CPU 9000", cpu_count_logical=64)
     html = write_report([results], tmp_path).read_text()
     assert "Rows marked † were timed on other hardware than the rest of their run" in html
     assert html.count(" †</") == 1, "only that row's latency is marked"

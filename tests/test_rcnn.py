@@ -192,7 +192,7 @@ def _run(tmp_path, *extra):
         *extra,
     )
     assert code == 0, stderr
-    return {row["id"]: row for row in read_results(out)["models"]}
+    return {row["id"]: row for row in read_results(out).to_dict()["models"]}
 
 
 def test_zoo_run_end_to_end_with_the_cached_checkpoint(cached_weights, saved_checkpoint, tmp_path):

@@ -100,7 +100,7 @@ def test_a_trained_checkpoint_runs_in_zoo_through_the_weights_flag(trained, tmp_
     board = pd.read_csv(out / "leaderboard.csv").set_index("model")
     row = board.loc["regressor"]
     assert row["status"] == "ok" and 0 <= row["mean_iou"] <= 1 and row["family"] == "regressor"
-    result = next(m for m in read_results(out)["models"] if m["id"] == "regressor")
+    result = next(m for m in read_results(out).to_dict()["models"] if m["id"] == "regressor")
     assert result["weights"].startswith(f"{trained[0]} (sha256 ")
     assert result["info"]["input_size"] == "64x64" and result["info"]["num_params"] > 10_000
     checkpoint = result["info"]["settings"]["checkpoint"]

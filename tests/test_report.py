@@ -269,7 +269,7 @@ def test_failed_and_no_weights_rows_are_shown_with_their_reason_and_no_numbers(h
 
 def test_the_headline_names_the_best_model_of_each_board(hostile_run):
     html, _ = page_of(hostile_run)
-    results = read_results(hostile_run)
+    results = read_results(hostile_run).to_dict()
     ok = [m for m in results["models"] if m["status"] == "ok"]
     best_iou = max(ok, key=lambda m: m["accuracy"]["localization"]["mean_iou"])
     best_ap = max((m for m in ok if "coco" in m["accuracy"]), key=lambda m: m["accuracy"]["coco"]["map"])
@@ -408,7 +408,7 @@ def test_the_gallery_needs_no_dataset_and_shows_the_worst_images_first(hostile_r
     html, page = page_of(run)
     gallery = html.split('id="gallery"', 1)[1]
     order = [int(chunk.split(".png", 1)[0].rsplit(")&gt;", 1)[1]) for chunk in gallery.split('class="file"')[1:]]
-    results = read_results(run)
+    results = read_results(run).to_dict()
     tables = [m["accuracy"]["per_image_iou"] for m in results["models"] if m["accuracy"].get("per_image_iou")]
     assert order == worst_first(sorted(order), tables), "worst-localized first"
     assert len({tuple(t.values()) for t in tables}) > 1

@@ -11,6 +11,7 @@ from zoo import reproduction
 from zoo.data import DatasetIssues, load_dataset
 from zoo.data.benchmarks import BENCHMARKS
 from zoo.registry import Entry
+from zoo.results import ModelResult
 
 PUBLISHED = {"box_ap": 0.37, "split": "coco-val2017", "source": "a table", "protocol": {"input_size": "640x640"}}
 
@@ -25,7 +26,7 @@ def coco_like(images: int = 8, of: int = 8, skipped: int = 0):
     return dataclasses.replace(dataset, benchmark=benchmark, issues=issues)
 
 
-def result(ap: float = 0.30, **changes) -> dict:
+def result(ap: float = 0.30, **changes) -> ModelResult:
     base = {
         "status": "ok",
         "untrained": False,
@@ -34,7 +35,7 @@ def result(ap: float = 0.30, **changes) -> dict:
         "info": {"input_size": "640x640", "settings": {"conf": 0.001}},
         "published": PUBLISHED,
     }
-    return {**base, **changes}
+    return ModelResult.from_dict({**base, **changes})
 
 
 def test_the_catalogue_number_applies_to_the_entrys_own_weights_only():

@@ -12,12 +12,10 @@ import pandas as pd
 import pytest
 
 import zoo
-from tests.conftest import SMALL_SHAPES
-from zoo.cli import main
+from tests.conftest import FAST, SMALL_SHAPES, run_zoo  # noqa: F401 - FAST and run_zoo: other test modules import them here
 from zoo.plugins import load_plugins
 from zoo.runfolder import read_results
 
-FAST = ["--warmup", "1", "--iters", "3", "--batch", "2", "--batch-calls", "1"]
 REQUIRED = ["model", "family", "status", "mean_iou", "map", "map50", "latency_ms_p50", "latency_ms_p95", "images_per_s"]
 
 FAULTY_PLUGINS = '''
@@ -51,33 +49,6 @@ def register_models(register):
 '''
 
 
-def run_zoo(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def shapes_run(tmp_path_factory):
-    """One run of the reference models and an untrained torchvision detector, shared by the tests below."""
-    out = tmp_path_factory.mktemp("run")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TORCH_HOME", str(out / "empty-torch-home"))
-        code, stdout, stderr = run_zoo(
-            "run",
-            "--models",
-            "reference-blobs,centre-box,ssdlite320_mobilenet_v3_large",
-            "--data",
-            SMALL_SHAPES,
-            "--out",
-            str(out),
-            *FAST,
-        )
-    assert code == 0, stderr
-    return out
-
-
 def test_run_folder_has_every_file(shapes_run):
     names = {p.name for p in shapes_run.iterdir()}
     assert {"results.json", "leaderboard.csv", "index.html", "ground_truth.json", "predictions"} <= names
@@ -101,7 +72,7 @@ def test_leaderboard_rows_are_honest(shapes_run):
 
 
 def test_results_record_the_context_and_the_protocol(shapes_run):
-    results = read_results(shapes_run)
+    results = read_results(shapes_run).to_dict()
     context = results["context"]
     assert context["dataset"]["fingerprint"] and context["dataset"]["images"] == 6
     assert context["versions"]["torch"] and context["versions"]["python"]
@@ -132,7 +103,7 @@ def test_predictions_rescored_by_pycocotools_equal_the_reported_ap(shapes_run):
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    blobs = next(m for m in read_results(shapes_run)["models"] if m["id"] == "reference-blobs")
+    blobs = next(m for m in read_results(shapes_run).to_dict()["models"] if m["id"] == "reference-blobs")
     assert blobs["accuracy"]["coco"]["map"] == pytest.approx(evaluator.stats[0], abs=1e-9)
     fields = {
         name: {key for r in json.loads((shapes_run / "predictions" / f"{name}.json").read_text()) for key in r}
@@ -179,7 +150,7 @@ def test_a_failing_model_gets_a_failed_row_and_finished_results_are_already_on_d
     assert code == 1, "a failed model makes the run's exit status 1 (a CI job notices)"
     assert "zoo: 1 of 3 model(s) failed: raises-at-predict; their reasons are above" in stderr
     assert re.search(r"\n  reference-blobs: predicting \(6\) at \d+ s\n", stderr), "a line per phase in a log"
-    rows = {m["id"]: m for m in read_results(out)["models"]}
+    rows = {m["id"]: m for m in read_results(out).to_dict()["models"]}
     assert rows["raises-at-predict"]["status"] == "failed"
     assert rows["raises-at-predict"]["reason"] == "predict failed: RuntimeError: the model exploded [/] :x:"
     assert "raises-at-predict — predict failed: RuntimeError: the model exploded [/] :x:" in stderr
@@ -226,7 +197,7 @@ def test_torchvision_weights_load_from_the_torch_cache_and_a_stand_in_is_refused
     out = tmp_path / "run"
     code, _, stderr = run_zoo("run", "--models", builder, "--data", SMALL_SHAPES, "--out", str(out), *FAST)
     assert code == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "no-weights" and row["untrained"], "timed on an untrained copy instead"
     assert f"{checkpoint} is not the official file" in row["reason"] and "it was not loaded" in row["reason"]
     assert row["licence"] == "BSD-3-Clause"
@@ -252,7 +223,7 @@ def test_weights_option_loads_a_local_state_dict(tmp_path):
         *FAST,
     )
     assert code == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "ok" and row["weights"].startswith(f"{checkpoint} (sha256 ")
     assert row["info"]["input_size"] == "shorter side 320, longer ≤ 640"
 
@@ -270,7 +241,7 @@ def test_two_runs_give_identical_accuracy(tmp_path):
             *FAST,
         )
         assert code == 0
-    a, b = (read_results(tmp_path / name) for name in ("a", "b"))
+    a, b = (read_results(tmp_path / name).to_dict() for name in ("a", "b"))
     for left, right in zip(a["models"], b["models"]):
         assert left["accuracy"] == right["accuracy"]
     assert (tmp_path / "a" / "predictions" / "reference-blobs.json").read_bytes() == (
@@ -363,10 +334,10 @@ def test_speed_budget_stops_extra_timing_calls_and_says_so(tmp_path):
         "4",
     )
     assert code == 0, stderr
-    (row,) = read_results(tmp_path)["models"]
+    (row,) = read_results(tmp_path).to_dict()["models"]
     assert row["speed"]["timed_calls"] == 6, "the dataset pass is always timed; no top-up past the budget"
     assert row["speed"]["stopped_by_budget"] is True
-    assert read_results(tmp_path)["context"]["settings"]["speed_budget"] == 0
+    assert read_results(tmp_path).to_dict()["context"]["settings"]["speed_budget"] == 0
 
 
 def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_path):
@@ -385,7 +356,7 @@ def test_imgsz_reaches_the_models_that_take_it_and_is_noted_for_the_others(tmp_p
         *FAST,
     )
     assert code == 0, stderr
-    rows = {row["id"]: row for row in read_results(tmp_path)["models"]}
+    rows = {row["id"]: row for row in read_results(tmp_path).to_dict()["models"]}
     assert rows["ssdlite320_mobilenet_v3_large"]["info"]["input_size"] == "256x256"
     assert rows["centre-box"]["notes"] == "--imgsz 256 ignored: the model runs only at its native size"
 
@@ -396,7 +367,7 @@ def test_a_slow_model_warms_up_once_and_skips_batches_it_cannot_finish_within_th
         "--warmup", "5", "--iters", "3", "--batch", "4", "--speed-budget", "0",
     )  # fmt: skip
     assert code == 0, stderr
-    (row,) = read_results(tmp_path)["models"]
+    (row,) = read_results(tmp_path).to_dict()["models"]
     assert row["speed"]["warmup_calls"] == 1
     assert "batch_size" not in row["speed"]
     assert row["missing"]["throughput_batch"].startswith("skipped: an untimed and a timed batch of 4 would take about")

@@ -138,7 +138,7 @@ def test_zoo_run_uses_the_sample_by_default_and_by_name(tmp_path, data):
     out = tmp_path / "run"
     code, _, stderr = run_zoo("run", "--models", "centre-box", *data, "--limit", "2", "--out", str(out), *FAST)
     assert code == 0, stderr
-    dataset = read_results(out)["context"]["dataset"]
+    dataset = read_results(out).to_dict()["context"]["dataset"]
     assert dataset["name"] == "sample" and dataset["images"] == 2 and not dataset["warnings"]
     ground_truth = json.loads((out / "ground_truth.json").read_text())
     assert [i["file_name"] for i in ground_truth["images"]] == [i["file_name"] for i in SAMPLE["images"][:2]]

@@ -302,7 +302,7 @@ def _run(tmp_path, models: list[str], data: str, *isolation: str) -> dict:
         *isolation, *FAST,
     )  # fmt: skip
     assert code == 0, stderr
-    return {row["id"]: row for row in read_results(out)["models"]}
+    return {row["id"]: row for row in read_results(out).to_dict()["models"]}
 
 
 def _assert_rescored(run_dir, row: dict) -> list[dict]:

@@ -101,7 +101,7 @@ def test_accuracy_is_bit_for_bit_that_of_speed_conf_0_and_the_speed_record_says_
             *FAST,
         )
         assert code == 0, stderr
-        runs[conf] = {row["id"]: row for row in read_results(out)["models"]}
+        runs[conf] = {row["id"]: row for row in read_results(out).to_dict()["models"]}
         runs[conf]["predictions"] = (out / "predictions" / f"{SSD}.json").read_bytes()
     at_0, at_06 = runs["0"], runs["0.6"]
     assert at_0["predictions"] == at_06["predictions"], "predictions are made at the accuracy setting"

@@ -15,8 +15,9 @@ from tests.test_run import run_zoo
 from zoo.metrics.speed import ci_halfwidth, median_ci, median_ci_ranks
 from zoo.model import StageTimes
 from zoo.report.columns import interval_note, plus_minus
+from zoo.results import ModelResult
 from zoo.runfolder import read_results
-from zoo.runner import Settings
+from zoo.settings import Settings
 from zoo.timing import MIN_TIMED_CALLS, Budget, time_speed, warm_up
 
 # Table 1 of Campbell & Gardner, BMJ 296:1454 (1988): ranks of the 95% interval of a median, 1-based
@@ -96,37 +97,37 @@ def timed(totals, seeds=(), **settings):
 
 def test_steady_latencies_stop_at_the_minimum():
     record, model = timed([0.010, 0.0101, 0.0099, 0.01005])
-    assert record["timed_calls"] == MIN_TIMED_CALLS == model.calls == 6
-    assert record["precise"] and record["latency_stop"] == "precision" and not record["stopped_by_budget"]
-    low, high = record["median_ci_ms"]
-    assert low <= record["latency_ms"]["total"]["median"] <= high and record["ci_halfwidth"] <= 0.05
+    assert record.timed_calls == MIN_TIMED_CALLS == model.calls == 6
+    assert record.precise and record.latency_stop == "precision" and not record.stopped_by_budget
+    low, high = record.median_ci_ms
+    assert low <= record.latency_ms["total"]["median"] <= high and record.ci_halfwidth <= 0.05
 
 
 def test_the_accuracy_pass_samples_count_and_a_precise_seed_needs_no_top_up():
     record, model = timed([0.5], seeds=[0.010, 0.0101, 0.0099, 0.01, 0.0102, 0.0098, 0.01, 0.0101])
-    assert model.calls == 0 and record["timed_calls"] == 8 and record["precise"]
+    assert model.calls == 0 and record.timed_calls == 8 and record.precise
     record, model = timed([0.010], seeds=[0.010, 0.0101])
-    assert model.calls == 4 and record["timed_calls"] == 6, "too few images: topped up by cycling"
+    assert model.calls == 4 and record.timed_calls == 6, "too few images: topped up by cycling"
 
 
 def test_noisy_latencies_run_to_the_cap_and_are_not_precise():
     noisy = np.random.default_rng(1).lognormal(np.log(0.01), 0.8, size=500).tolist()
     record, model = timed(noisy, iters=40)
-    assert record["timed_calls"] == model.calls == 40
-    assert not record["precise"] and record["latency_stop"] == "iters" and record["ci_halfwidth"] > 0.05
+    assert record.timed_calls == model.calls == 40
+    assert not record.precise and record.latency_stop == "iters" and record.ci_halfwidth > 0.05
     record, model = timed(noisy, iters=3)
-    assert record["timed_calls"] == MIN_TIMED_CALLS, "the cap never goes under the minimum an interval needs"
+    assert record.timed_calls == MIN_TIMED_CALLS, "the cap never goes under the minimum an interval needs"
 
 
 def test_the_budget_stops_a_slow_noisy_model_before_a_call_that_would_not_fit():
     record, model = timed([1.0, 3.0], speed_budget=20.0)
     # 1+3+1+3+...: 20 s after 10 calls, and the 11th (as long as the median, 2 s) would not fit
-    assert record["timed_calls"] == model.calls == 10 and record["budget_s"] == {"given": 20.0, "left": 0.0}
-    assert record["latency_stop"] == "budget" and record["stopped_by_budget"] and not record["precise"]
+    assert record.timed_calls == model.calls == 10 and record.budget_s == {"given": 20.0, "left": 0.0}
+    assert record.latency_stop == "budget" and record.stopped_by_budget and not record.precise
     record, model = timed([30.0, 60.0], speed_budget=20.0)
-    assert record["timed_calls"] == model.calls == 1, "one sample, whatever the budget: a latency, flagged"
-    assert record["median_ci_ms"] is None and not record["precise"] and record["latency_stop"] == "budget"
-    note, flag = interval_note(SimpleNamespace(result={"speed": record}))
+    assert record.timed_calls == model.calls == 1, "one sample, whatever the budget: a latency, flagged"
+    assert record.median_ci_ms is None and not record.precise and record.latency_stop == "budget"
+    note, flag = interval_note(SimpleNamespace(result=ModelResult(speed=record)))
     assert flag and note == "no 95% interval of the median: the budget ran out after 1 timed call (6 needed)"
 
 
@@ -142,17 +143,17 @@ def test_the_warm_up_takes_at_most_a_quarter_of_the_budget_after_the_first_call(
 
 def test_a_zero_precision_times_until_the_cap():
     record, model = timed([0.010, 0.0101, 0.0099, 0.01005], iters=30, speed_precision=0.0)
-    assert record["timed_calls"] == 30 and not record["precise"]
+    assert record.timed_calls == 30 and not record.precise
 
 
 def test_batches_take_what_the_budget_has_left_and_are_skipped_when_two_would_not_fit():
     record, model = timed([0.010, 0.0101, 0.0099, 0.01005], batch=4, batch_calls=3)
-    assert record["batch_calls"] == 3 and record["batch_size"] == 4
+    assert record.batch_calls == 3 and record.batch_size == 4
     clock = Clock()
     settings = Settings(batch=8, speed_budget=20.0)
     record, skipped = time_speed(Scripted([1.0], clock), DATASET, settings, [], lambda *_: None, 1, Budget(20.0, clock))
     # 6 calls of 1 s, precise (no spread); 14 s left: an untimed and a timed batch (8 s each) would not fit
-    assert record["timed_calls"] == 6 and record["precise"]
+    assert record.timed_calls == 6 and record.precise
     assert (
         skipped == "skipped: an untimed and a timed batch of 8 would take about 16 s, more than the 14 s left of "
         "--speed-budget 20"
@@ -160,17 +161,22 @@ def test_batches_take_what_the_budget_has_left_and_are_skipped_when_two_would_no
     record, skipped = time_speed(Scripted([1.0], clock), DATASET, Settings(batch=4, batch_calls=3, speed_budget=20.0),
                                  [], lambda *_: None, 1, Budget(20.0, clock))  # fmt: skip
     # 14 s left: the untimed batch (4 s), then timed ones while the next fits: 4 + 4 (2 s left)
-    assert skipped is None and record["batch_calls"] == 2 and record["stopped_by_budget"]
-    assert record["budget_s"]["left"] == pytest.approx(2.0)
+    assert skipped is None and record.batch_calls == 2 and record.stopped_by_budget
+    assert record.budget_s["left"] == pytest.approx(2.0)
+
+
+def with_speed(speed: dict) -> SimpleNamespace:
+    """A report series whose result holds this speed record."""
+    return SimpleNamespace(result=ModelResult.from_dict({"speed": speed}))
 
 
 def test_the_report_flags_an_interval_that_stayed_wide_with_the_reason():
     wide = {"median_ci_ms": [9.0, 12.0], "ci_halfwidth": 0.12, "timed_calls": 41, "precise": False}
-    note, flag = interval_note(SimpleNamespace(result={"speed": {**wide, "latency_stop": "budget"}}))
+    note, flag = interval_note(with_speed({**wide, "latency_stop": "budget"}))
     assert flag and note.startswith("the 95% interval of the median stayed ±12%: the budget ran out after 41 calls")
-    note, flag = interval_note(SimpleNamespace(result={"speed": {**wide, "precise": True, "ci_halfwidth": 0.024}}))
+    note, flag = interval_note(with_speed({**wide, "precise": True, "ci_halfwidth": 0.024}))
     assert not flag and note == "95% interval of the median: 9.00–12.0 ms, from 41 timed calls"
-    assert interval_note(SimpleNamespace(result={"speed": {}})) == ("", False)
+    assert interval_note(with_speed({})) == ("", False)
     assert (plus_minus(0.024), plus_minus(0.123)) == ("±2.4%", "±12%")
 
 
@@ -181,7 +187,7 @@ def test_a_run_records_the_interval_and_the_leaderboard_and_report_show_it(tmp_p
         "--batch-calls", "1",
     )  # fmt: skip
     assert code == 0, stderr
-    results = read_results(tmp_path)
+    results = read_results(tmp_path).to_dict()
     assert results["context"]["settings"]["speed_precision"] == 0.05
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("model")
     for model in results["models"]:
@@ -237,5 +243,5 @@ def test_the_first_call_at_a_new_image_size_warms_that_size_and_is_not_a_sample(
     settings = Settings(batch=1, iters=200, speed_budget=60.0, speed_precision=0.05)
     budget = Budget(settings.speed_budget, clock)
     record, _ = time_speed(model, dataset, settings, [], lambda *_: None, 1, budget, sizes={(4, 4)})
-    assert record["latency_ms"]["total"]["max"] == pytest.approx(10.0), "no first call at a new size among them"
-    assert record["timed_calls"] >= MIN_TIMED_CALLS
+    assert record.latency_ms["total"]["max"] == pytest.approx(10.0), "no first call at a new size among them"
+    assert record.timed_calls >= MIN_TIMED_CALLS

@@ -371,7 +371,7 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
         *FAST,
     )
     assert code == 0, stderr
-    rows = {row["id"]: row for row in read_results(out)["models"]}
+    rows = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     detr, rtdetr, yolos = rows["detr-resnet-50"], rows["rtdetr_r18vd"], rows["yolos-tiny"]
     for row in (detr, rtdetr):
         assert row["status"] == "ok", row["reason"]
@@ -427,7 +427,7 @@ def test_predictions_join_a_coco_named_dataset_by_name(plugin, saved, tmp_path):
         *FAST,
     )
     assert code == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "ok", row["reason"]
     assert row["labels"]["mapped"] == {"person": "person", "stop sign": "stop sign", "kite": "kite"}
     assert "N/A" in row["labels"]["unmapped"] and "toothbrush" in row["labels"]["unmapped"]

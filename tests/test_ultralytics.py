@@ -266,7 +266,7 @@ def test_labels_join_a_coco_dataset_by_name_not_by_index(tmp_path, tmp_path_fact
         *FAST,
     )
     assert code == 0, stderr
-    (row,) = read_results(out)["models"]
+    (row,) = read_results(out).to_dict()["models"]
     assert row["status"] == "ok", row["reason"]
     assert len(row["labels"]["mapped"]) == 80 and row["labels"]["dropped"] == {}
     names = {c.id: c.name for c in coco}
@@ -300,7 +300,7 @@ def test_zoo_run_on_shapes_end_to_end(tmp_path, tmp_path_factory, places):
         *FAST,
     )
     assert code == 0, stderr
-    rows = {row["id"]: row for row in read_results(out)["models"]}
+    rows = {row["id"]: row for row in read_results(out).to_dict()["models"]}
     ok, missing = rows["yolo11n"], rows["yolov8n"]
 
     assert ok["status"] == "ok" and ok["framework"] == "ultralytics" and ok["family"] == "yolo"

@@ -5,7 +5,6 @@ it; `zoo.shards` scores the merged parts of a sharded pass with the same `score`
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,9 +14,8 @@ from zoo.labels import NO_CLASS, LabelMap, build_label_map
 from zoo.metrics.coco import coco_metrics, label_name, results_records
 from zoo.metrics.localization import ImagePredictions, LocalizationResult, localization
 from zoo.model import Model, StageTimes
-
-if TYPE_CHECKING:
-    from zoo.runner import ModelRun, Report, Settings
+from zoo.results import Accuracy, CocoMetrics, Labels, Localization, ModelRun
+from zoo.settings import Report, Settings
 
 
 def predict_all(
@@ -33,13 +31,13 @@ def predict_all(
     warm-up for that size; ``sizes`` grows) — with the label map and the per-image predictions `score` needs."""
     result = run.result
     label_map = build_label_map(model.labels, dataset.categories, model.label_aliases)
-    result["labels"] = {
-        "class_agnostic": model.labels is None,
-        "space": None if model.labels is None else [str(label) for label in model.labels],
-        "mapped": label_map.mapped,
-        "unmapped": label_map.unmapped,
-        "covered": [c.name for c in dataset.categories if c.id in label_map.covered()],
-    }
+    result.labels = Labels(
+        class_agnostic=model.labels is None,
+        space=None if model.labels is None else [str(label) for label in model.labels],
+        mapped=label_map.mapped,
+        unmapped=label_map.unmapped,
+        covered=[c.name for c in dataset.categories if c.id in label_map.covered()],
+    )
     latency: list[StageTimes] = []
     per_image: dict[int, ImagePredictions] = {}
     dropped: Counter[str] = Counter()
@@ -59,9 +57,9 @@ def predict_all(
                 dropped[label_name(model.labels, int(label))] += 1
         per_image[image.id] = ImagePredictions(image.id, detections.xyxy, detections.scores, categories)
         run.predictions += results_records(image.id, detections, categories, model.labels)
-    result["labels"]["predictions"] = len(run.predictions)
-    result["labels"]["dropped"] = dict(dropped.most_common())
-    result["labels"]["zero_size_boxes"] = zero_size  # kept, and scored as COCOeval scores them
+    result.labels.predictions = len(run.predictions)
+    result.labels.dropped = dict(dropped.most_common())
+    result.labels.zero_size_boxes = zero_size  # kept, and scored as COCOeval scores them
     return latency, label_map, per_image
 
 
@@ -71,36 +69,35 @@ def score(
     """AP and IoU from what the model returned, at full precision: AP from ``run.predictions`` (what
     predictions/<id>.json holds, so a re-scoring of it gives the same numbers), IoU from ``per_image``."""
     result = run.result
-    accuracy: dict[str, Any] = {"iou_conf": settings.iou_conf}
+    accuracy = Accuracy(iou_conf=settings.iou_conf)
     agnostic = localization(
         dataset.images, per_image, conf=settings.iou_conf, class_aware=False, thresholds=settings.iou_thresholds
     )
     if agnostic is None:
-        result["missing"]["localization"] = "the dataset has no ground-truth boxes"
+        result.missing["localization"] = "the dataset has no ground-truth boxes"
     else:
-        accuracy["localization"] = _localization_record(agnostic)
-        accuracy["per_image_iou"] = {str(k): round(v, 6) for k, v in agnostic.per_image.items()}
+        accuracy.localization = _localization_record(agnostic)
+        accuracy.per_image_iou = {str(k): round(v, 6) for k, v in agnostic.per_image.items()}
     ground_truth = dataset.coco_ground_truth()
-    accuracy["coco_agnostic"] = coco_metrics(ground_truth, run.predictions, class_agnostic=True)
-    if result["labels"]["class_agnostic"]:
+    accuracy.coco_agnostic = CocoMetrics.from_dict(coco_metrics(ground_truth, run.predictions, class_agnostic=True))
+    if result.labels.class_agnostic:
         reason = "the model predicts no classes (class-agnostic)"
-        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
+        result.missing["coco"] = result.missing["localization_class_aware"] = reason
     elif not label_map.mapped:
         reason = "none of the model's classes is a dataset category"
-        result["missing"]["coco"] = result["missing"]["localization_class_aware"] = reason
+        result.missing["coco"] = result.missing["localization_class_aware"] = reason
     else:
         aware = localization(
             dataset.images, per_image, conf=settings.iou_conf, class_aware=True, thresholds=settings.iou_thresholds
         )
         if aware is not None:
-            accuracy["localization_class_aware"] = _localization_record(aware)
-        accuracy["coco"] = coco_metrics(ground_truth, run.predictions, categories=sorted(label_map.covered()))
-    result["accuracy"] = accuracy
+            accuracy.localization_class_aware = _localization_record(aware)
+        accuracy.coco = CocoMetrics.from_dict(
+            coco_metrics(ground_truth, run.predictions, categories=sorted(label_map.covered()))
+        )
+    result.accuracy = accuracy
 
 
-def _localization_record(value: LocalizationResult) -> dict[str, Any]:
-    return {
-        "mean_iou": value.mean_iou,
-        "localized": {f"{t:g}": share for t, share in value.localized.items()},
-        "num_gt": value.num_gt,
-    }
+def _localization_record(value: LocalizationResult) -> Localization:
+    localized = {f"{t:g}": share for t, share in value.localized.items()}
+    return Localization(mean_iou=value.mean_iou, localized=localized, num_gt=value.num_gt)

@@ -91,13 +91,13 @@ HARDWARE_KEYS = ("cpu", "cpu_count_logical", "gpu")
 """What makes two machines the same hardware for timing: the CPU model and its core count, and the GPU."""
 
 
-def other_hardware(host_record: dict[str, Any] | None, hardware: dict[str, Any] | None) -> str:
-    """How the hardware a row was timed on differs from ``hardware`` (the run's), in words; "" when it does not, or
-    when either is not recorded (a run from before rows recorded their host)."""
+def other_hardware(host_record: dict[str, Any] | None, hardware: dict[str, Any] | None) -> str | None:
+    """How the hardware a row was timed on differs from ``hardware`` (the run's), in words; None when it does not,
+    or when either is not recorded (a run from before rows recorded their host)."""
     if not host_record or not hardware:
-        return ""
+        return None
     if all(host_record[key] == hardware.get(key) for key in HARDWARE_KEYS if key in host_record):
-        return ""  # (a row whose worker died records no GPU: its parent did not start CUDA to name it)
+        return None  # (a row whose worker died records no GPU: its parent did not start CUDA to name it)
     reference = ", ".join(str(hardware[key]) for key in HARDWARE_KEYS if hardware.get(key) is not None)
     return f"timed on other hardware than the run's ({reference}): {describe_host(host_record)}"
 

@@ -29,7 +29,9 @@ from zoo.context import host
 from zoo.data import Dataset
 from zoo.files import atomic_write, to_json
 from zoo.registry import Entry
-from zoo.runner import FAILED, TIMEOUT, ModelRun, Part, Report, Settings, blank_result, evaluate
+from zoo.results import Host, ModelResult, ModelRun, Status
+from zoo.runner import blank_result, evaluate
+from zoo.settings import Part, Report, Settings
 from zoo.shards import decode_scoring, encode_scoring
 
 POLL_SECONDS = 0.05
@@ -81,7 +83,7 @@ def run_isolated(
     )
     process.start()
     started = last_progress = time.monotonic()
-    stopped: tuple[str, str] | None = None  # (status, reason) when the parent stopped the worker
+    stopped: tuple[Status, str] | None = None  # (status, reason) when the parent stopped the worker
     try:
         while process.is_alive() or not messages.empty():
             try:
@@ -109,29 +111,33 @@ def run_isolated(
     if stopped is None and process.exitcode == 0 and result_path.is_file():
         data = json.loads(result_path.read_text(encoding="utf-8"))
         result_path.unlink()
-        return ModelRun(data["result"], data["predictions"], decode_scoring(data.get("scoring")))
+        result = ModelResult.from_dict(data["result"])
+        return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
     result = blank_result(entry)
-    result["host"] = host(settings.device, settings.threads, gpu=False)  # where it ran, as far as its parent knows
-    result["status"], reason = stopped or (FAILED, _exit_reason(process.exitcode))
+    result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
+    result.status, reason = stopped or (Status.FAILED, _exit_reason(process.exitcode))
     tail = _log_tail(log_path)
-    result["reason"] = f"{reason}; log: {log_path.name}" + (f" (last lines: {tail})" if tail else "")
-    result["log_tail"] = tail
+    result.reason = f"{reason}; log: {log_path.name}" + (f" (last lines: {tail})" if tail else "")
+    result.log_tail = tail
     return ModelRun(result)
 
 
-def _over_limit(process: Any, limits: Limits, started: float, last_progress: float) -> tuple[str, str] | None:
+def _over_limit(process: Any, limits: Limits, started: float, last_progress: float) -> tuple[Status, str] | None:
     now = time.monotonic()
     if limits.timeout is not None and now - started > limits.timeout:
-        return TIMEOUT, f"stopped after {limits.timeout:g} s, the per-model --timeout"
+        return Status.TIMEOUT, f"stopped after {limits.timeout:g} s, the per-model --timeout"
     if limits.stall_timeout is not None and now - last_progress > limits.stall_timeout:
-        return TIMEOUT, f"no progress for {limits.stall_timeout:g} s (--stall-timeout): hung?"
+        return Status.TIMEOUT, f"no progress for {limits.stall_timeout:g} s (--stall-timeout): hung?"
     if limits.memory_gb is not None:
         try:
             resident = psutil.Process(process.pid).memory_info().rss / 2**30
         except psutil.Error:
             return None
         if resident > limits.memory_gb:
-            return FAILED, f"stopped using {resident:.1f} GB of memory, over --memory-limit {limits.memory_gb:g} GB"
+            return (
+                Status.FAILED,
+                f"stopped using {resident:.1f} GB of memory, over --memory-limit {limits.memory_gb:g} GB",
+            )
     return None
 
 
@@ -209,11 +215,11 @@ def _worker(
 
     run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
     result = run.result
-    result["host"] = host(settings.device)
-    print(f"zoo: {entry.id}: {result['status']}" + (f": {result['reason']}" if result["reason"] else ""))
-    if result.get("traceback"):
-        print(result["traceback"], end="" if result["traceback"].endswith("\n") else "\n")
-    output = {"result": result, "predictions": run.predictions, "scoring": encode_scoring(run.scoring)}
+    result.host = Host.from_dict(host(settings.device))
+    print(f"zoo: {entry.id}: {result.status}" + (f": {result.reason}" if result.reason else ""))
+    if result.traceback:
+        print(result.traceback, end="" if result.traceback.endswith("\n") else "\n")
+    output = {"result": result.to_dict(), "predictions": run.predictions, "scoring": encode_scoring(run.scoring)}
     atomic_write(Path(result_path), to_json(output, indent=None))
 
 
@@ -248,5 +254,5 @@ def run_in_process(
     """The same evaluation without a worker (``--no-isolation``): faster to start, easier to debug, unprotected."""
     _seed(settings)
     run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
-    run.result["host"] = host(settings.device)
+    run.result.host = Host.from_dict(host(settings.device))
     return run

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from zoo.context import other_hardware
+from zoo.results import CocoMetrics, Localization, ModelResult, RunResults, Speed
 
 COLUMNS = (
     "model",
@@ -58,72 +59,70 @@ COLUMNS = (
 )
 
 
-def _get(record: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(record, dict) or key not in record:
-            return None
-        record = record[key]
-    return record
-
-
-def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[str, Any]:
+def row(result: ModelResult, hardware: dict[str, Any] | None = None) -> dict[str, Any]:
     """One model's leaderboard row; ``hardware``, the run context's, gives the device's peak GFLOP/s."""
-    accuracy, speed, info = result.get("accuracy", {}), result.get("speed", {}), result.get("info", {})
-    params = info.get("num_params")
-    interval = speed.get("median_ci_ms")  # the 95% interval of the median latency, [low, high]
-    memory = _get(result, "memory", "device_peak_mb") or _get(result, "memory", "rss_increase_mb")
-    elsewhere = other_hardware(result.get("host"), hardware)  # the run's peak is not the yardstick of its speed
-    reasons = [text for text in (result.get("reason"), result.get("notes")) if text]
+    accuracy, speed, info = result.accuracy, result.speed, result.info
+    localization, coco = accuracy.localization or Localization(), accuracy.coco or CocoMetrics()
+    aware, agnostic = accuracy.localization_class_aware or Localization(), accuracy.coco_agnostic or CocoMetrics()
+    latency = speed.latency_ms or {}
+    interval = speed.median_ci_ms  # the 95% interval of the median latency, [low, high]
+    memory = result.memory.device_peak_mb or result.memory.rss_increase_mb
+    host = result.host.to_dict() if result.host else None
+    elsewhere = other_hardware(host, hardware)  # the run's peak is not the yardstick of its speed
+    reasons = [text for text in (result.reason, result.notes) if text]
     reasons += [
-        f"{what}: {why}"
-        for what, why in result.get("missing", {}).items()
-        if not (result.get("untrained") and what == "accuracy")
+        f"{what}: {why}" for what, why in result.missing.items() if not (result.untrained and what == "accuracy")
     ]
+    rate = gflops_per_s(result)
     return {
-        "model": result["id"],
-        "family": result.get("family"),
-        "status": result.get("status"),
-        "mean_iou": _get(accuracy, "localization", "mean_iou"),
-        "map": _get(accuracy, "coco", "map"),
-        "map50": _get(accuracy, "coco", "map50"),
-        "latency_ms_p50": _get(speed, "latency_ms", "total", "median"),
-        "latency_ms_p95": _get(speed, "latency_ms", "total", "p95"),
-        "images_per_s": speed.get("images_per_s"),
-        "localized_50": _get(accuracy, "localization", "localized", "0.5"),
-        "localized_75": _get(accuracy, "localization", "localized", "0.75"),
-        "mean_iou_class_aware": _get(accuracy, "localization_class_aware", "mean_iou"),
-        "map75": _get(accuracy, "coco", "map75"),
-        "map_small": _get(accuracy, "coco", "map_small"),
-        "map_medium": _get(accuracy, "coco", "map_medium"),
-        "map_large": _get(accuracy, "coco", "map_large"),
-        "ar100": _get(accuracy, "coco", "ar100"),
-        "map_agnostic": _get(accuracy, "coco_agnostic", "map"),
-        "preprocess_ms_p50": _get(speed, "latency_ms", "preprocess", "median"),
-        "inference_ms_p50": _get(speed, "latency_ms", "inference", "median"),
-        "postprocess_ms_p50": _get(speed, "latency_ms", "postprocess", "median"),
+        "model": result.id,
+        "family": result.family,
+        "status": str(result.status),
+        "mean_iou": localization.mean_iou,
+        "map": coco.map,
+        "map50": coco.map50,
+        "latency_ms_p50": _stat(latency, "total", "median"),
+        "latency_ms_p95": _stat(latency, "total", "p95"),
+        "images_per_s": speed.images_per_s,
+        "localized_50": (localization.localized or {}).get("0.5"),
+        "localized_75": (localization.localized or {}).get("0.75"),
+        "mean_iou_class_aware": aware.mean_iou,
+        "map75": coco.map75,
+        "map_small": coco.map_small,
+        "map_medium": coco.map_medium,
+        "map_large": coco.map_large,
+        "ar100": coco.ar100,
+        "map_agnostic": agnostic.map,
+        "preprocess_ms_p50": _stat(latency, "preprocess", "median"),
+        "inference_ms_p50": _stat(latency, "inference", "median"),
+        "postprocess_ms_p50": _stat(latency, "postprocess", "median"),
         "latency_ms_ci_low": interval[0] if interval else None,
         "latency_ms_ci_high": interval[1] if interval else None,
-        "latency_ci_halfwidth": speed.get("ci_halfwidth"),
-        "speed_precise": speed.get("precise"),
-        "images_per_s_batch": speed.get("images_per_s_batch"),
-        "load_s": result.get("load_s"),
-        "first_call_ms": result["first_call_s"] * 1000 if result.get("first_call_s") is not None else None,
-        "batch_size": speed.get("batch_size"),
+        "latency_ci_halfwidth": speed.ci_halfwidth,
+        "speed_precise": speed.precise,
+        "images_per_s_batch": speed.images_per_s_batch,
+        "load_s": result.load_s,
+        "first_call_ms": result.first_call_s * 1000 if result.first_call_s is not None else None,
+        "batch_size": speed.batch_size,
         "speed_conf": speed_conf(speed),
-        "params_m": params / 1e6 if params is not None else None,
-        "gflops": info.get("gflops"),
-        "gflops_per_s": gflops_per_s(result),
-        "peak_share": peak_share(gflops_per_s(result), None if elsewhere else hardware),
-        "input_size": info.get("input_size"),
-        "published_map": (result.get("published") or {}).get("box_ap", info.get("published_map")),
-        "ap_gap": _get(result, "reproduction", "gap"),
-        "reproduction": reproduction_note(result.get("reproduction")),
+        "params_m": info.num_params / 1e6 if info.num_params is not None else None,
+        "gflops": info.gflops,
+        "gflops_per_s": rate,
+        "peak_share": peak_share(rate, None if elsewhere else hardware),
+        "input_size": info.input_size,
+        "published_map": (result.published or {}).get("box_ap", info.published_map),
+        "ap_gap": (result.reproduction or {}).get("gap"),
+        "reproduction": reproduction_note(result.reproduction),
         "memory_mb": memory,
-        "framework": result.get("framework"),
-        "weights": result.get("weights"),
-        "timed_on": timed_on(result.get("host")),
+        "framework": result.framework,
+        "weights": result.weights,
+        "timed_on": timed_on(host),
         "reason": "; ".join(reasons),
     }
+
+
+def _stat(latency: dict[str, dict[str, float]], stage: str, statistic: str) -> float | None:
+    return (latency.get(stage) or {}).get(statistic)
 
 
 def timed_on(host: dict[str, Any] | None) -> str | None:
@@ -133,20 +132,20 @@ def timed_on(host: dict[str, Any] | None) -> str | None:
     return f"{host.get('hostname') or '?'} ({host.get('device') or 'cpu'})"
 
 
-def speed_conf(speed: dict[str, Any]) -> float | None:
+def speed_conf(speed: Speed) -> float | None:
     """The score threshold the row was timed at: ``--speed-conf`` where the model applied it, 0 where it has none
     (timed at the accuracy setting); None where no setting is recorded."""
-    setting = speed.get("setting")
+    setting = speed.setting
     if not setting:
         return None
     return setting["conf"] if setting.get("applied") else 0
 
 
-def gflops_per_s(result: dict[str, Any]) -> float | None:
+def gflops_per_s(result: ModelResult) -> float | None:
     """The arithmetic rate the model achieved: GFLOPs of one forward pass over its median inference time; None
     without both. An estimate when image sizes vary (the GFLOPs are the first image's, or the plugin's own)."""
-    gflops = _get(result, "info", "gflops")
-    inference_ms = _get(result, "speed", "latency_ms", "inference", "median")
+    gflops = result.info.gflops
+    inference_ms = _stat(result.speed.latency_ms or {}, "inference", "median")
     if gflops is None or not inference_ms or inference_ms <= 0:
         return None
     return gflops / (inference_ms / 1000)
@@ -191,12 +190,12 @@ def sort_key(item: dict[str, Any]) -> tuple:
     )
 
 
-def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    hardware = (results.get("context") or {}).get("hardware")
-    return sorted((row(result, hardware) for result in results["models"]), key=sort_key)
+def rows(results: RunResults) -> list[dict[str, Any]]:
+    hardware = results.context.get("hardware")
+    return sorted((row(result, hardware) for result in results.models), key=sort_key)
 
 
-def frame(results: dict[str, Any]) -> pd.DataFrame:
+def frame(results: RunResults) -> pd.DataFrame:
     return pd.DataFrame(rows(results), columns=list(COLUMNS))
 
 
@@ -220,11 +219,11 @@ def _write(board: pd.DataFrame, path: Path) -> None:
     board.map(inert).to_csv(path, index=False, float_format="%.6g")
 
 
-def write_csv(results: dict[str, Any], path: Path) -> None:
+def write_csv(results: RunResults, path: Path) -> None:
     _write(frame(results), path)
 
 
-def write_joint_csv(runs: list[dict[str, Any]], labels: list[str], path: Path) -> None:
+def write_joint_csv(runs: list[RunResults], labels: list[str], path: Path) -> None:
     """Several runs' leaderboards in one file, each row led by its run's label."""
     frames = [frame(results).assign(run=label) for results, label in zip(runs, labels)]
     joint = pd.concat(frames, ignore_index=True)

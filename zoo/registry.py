@@ -40,7 +40,7 @@ class Entry:
     licence: str = ""  # the weights' licence (SPDX id where there is one), from the model card or release
     where: str = ""  # "registry.yaml:12", or the plugin that registered it
     in_all: bool = True  # whether --models all includes it
-    meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m zoo.catalogue`: framework, params...
+    meta: dict[str, Any] = field(default_factory=dict)  # measured by `python -m tools.catalogue`: framework, params...
     # the box AP its authors publish for these weights: box_ap (0..1 or None), split, source, protocol, reason
     published: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +105,7 @@ def _parse_entry(entry_id: str, body: Any, where: str) -> Entry:
         raise fail(f"'options' must be a mapping of option -> value, got {type(options).__name__}")
     meta = body.get("meta") or {}
     if not isinstance(meta, dict):
-        raise fail(f"'meta' must be a mapping (written by python -m zoo.catalogue), got {type(meta).__name__}")
+        raise fail(f"'meta' must be a mapping (written by python -m tools.catalogue), got {type(meta).__name__}")
     published = _parse_published(body.get("published"), fail)
     return Entry(
         id=entry_id,

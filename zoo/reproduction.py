@@ -14,6 +14,7 @@ from typing import Any
 from zoo import vocabulary
 from zoo.data import Dataset
 from zoo.registry import Entry
+from zoo.results import ModelResult, Status
 
 FLAG = 0.01  # one AP point
 SETTING_NAMES = {
@@ -22,23 +23,23 @@ SETTING_NAMES = {
 }
 
 
-def published(entry: Entry, weights_override: str | None, result: dict[str, Any]) -> dict[str, Any] | None:
+def published(entry: Entry, weights_override: str | None, result: ModelResult) -> dict[str, Any] | None:
     """The published number that applies to what the model loaded (None for an untrained copy or other weights)."""
-    if result.get("untrained") or result.get("status") != "ok":
+    if result.untrained or result.status != Status.OK:
         return None
     listed = entry.published
     if weights_override is None and listed.get("box_ap") is not None:
         return {key: listed[key] for key in ("box_ap", "split", "source", "protocol") if key in listed}
-    info = result.get("info", {})
-    if info.get("published_map") is not None:
-        return {"box_ap": info["published_map"], "split": "coco-val2017", "source": info.get("published_source")}
+    info = result.info
+    if info.published_map is not None:
+        return {"box_ap": info.published_map, "split": "coco-val2017", "source": info.published_source}
     return None
 
 
-def check(result: dict[str, Any], dataset: Dataset) -> dict[str, Any] | None:
+def check(result: ModelResult, dataset: Dataset) -> dict[str, Any] | None:
     """Measured AP, published AP, the gap and its likely causes; None where the run cannot be compared."""
-    number, benchmark = result.get("published"), dataset.benchmark
-    measured = result.get("accuracy", {}).get("coco", {}).get("map")
+    number, benchmark = result.published, dataset.benchmark
+    measured = result.accuracy.coco.map if result.accuracy.coco else None
     if not number or benchmark is None or benchmark["name"] != number.get("split") or measured is None:
         return None
     gap = measured - number["box_ap"]
@@ -54,7 +55,7 @@ def check(result: dict[str, Any], dataset: Dataset) -> dict[str, Any] | None:
     }
 
 
-def causes(result: dict[str, Any], dataset: Dataset, protocol: dict[str, Any]) -> list[str]:
+def causes(result: ModelResult, dataset: Dataset, protocol: dict[str, Any]) -> list[str]:
     """What zoo can see that makes its measurement differ from the published protocol."""
     found = []
     benchmark = dataset.benchmark or {}
@@ -63,24 +64,24 @@ def causes(result: dict[str, Any], dataset: Dataset, protocol: dict[str, Any]) -
     skipped = dataset.skipped_images
     if skipped:
         found.append(f"{skipped} image(s) of the benchmark could not be read and were skipped")
-    labels = result.get("labels", {})
-    covered, total = len(labels.get("covered", [])), len(dataset.categories)
+    labels = result.labels
+    covered, total = len(labels.covered or []), len(dataset.categories)
     if covered < total:
         found.append(f"the model's labels cover {covered} of the {total} categories (AP is over those {covered})")
-    dropped = labels.get("dropped") or {}
+    dropped = labels.dropped or {}
     if dropped:
         names = ", ".join(list(dropped)[:3])
         found.append(f"{sum(dropped.values())} predictions had labels that are no category of the benchmark ({names})")
-    info = result.get("info", {})
-    wanted, used = protocol.get("input_size"), info.get("input_size")
+    info = result.info
+    wanted, used = protocol.get("input_size"), info.input_size
     if wanted and used and _plain(wanted) != _plain(used):
         found.append(f"input size {used}, where the published protocol uses {wanted}")
-    settings = info.get("settings") or {}
+    settings = info.settings or {}
     for key, names in SETTING_NAMES.items():
         value = next((settings[name] for name in names if settings.get(name) is not None), None)
         if protocol.get(key) is not None and value is not None and _differ(value, protocol[key]):
             found.append(f"{key} {value}, where the published protocol uses {protocol[key]}")
-    return found + vocabulary.protocol_causes(result.get("prompts"), protocol)
+    return found + vocabulary.protocol_causes(result.prompts, protocol)
 
 
 def _differ(a: Any, b: Any) -> bool:

@@ -20,7 +20,7 @@ from zoo.files import atomic_write, to_json
 from zoo.leaderboard import write_csv
 from zoo.report import write_report
 from zoo.report.gallery import sync_thumbnails
-from zoo.runner import ModelRun
+from zoo.results import ModelResult, ModelRun, RunResults
 
 RESULTS = "results.json"
 
@@ -34,7 +34,7 @@ class RunFolder:
         self.path = path
         if path.exists() and not path.is_dir():
             raise ZooError(f"--out {path}: exists and is not a folder; choose another path")
-        self.results: dict[str, Any] = {}
+        self.results = RunResults()
         self.dataset: Any = None
 
     def open(
@@ -44,7 +44,7 @@ class RunFolder:
         thumbnails (re-chosen after every model, worst-localized first)."""
         earlier = read_results(self.path) if (self.path / RESULTS).is_file() else None
         if earlier is not None:
-            difference = _difference(earlier.get("context", {}), context)
+            difference = _difference(earlier.context, context)
             if difference and not fresh:
                 raise ZooError(
                     f"--out {self.path}: holds a run with {difference}; choose another --out, or add --force to "
@@ -55,34 +55,35 @@ class RunFolder:
                 for stale in (self.path / "predictions").glob("*.json"):
                     stale.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
-        self.results = {"context": context, "models": earlier["models"] if earlier else []}
+        self.results = RunResults(context=context, models=earlier.models if earlier else [])
         self.dataset = dataset
         atomic_write(self.path / "ground_truth.json", json.dumps(ground_truth))
         self._sync_gallery()
         self._write_summary()
 
-    def finished(self, model_id: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    def finished(self, model_id: str, key: dict[str, Any]) -> ModelResult | None:
         """The earlier result of this model with this key, if it finished (ok or no-weights)."""
-        for result in self.results["models"]:
-            if result["id"] == model_id and result.get("key") == _normal(key) and result["status"] in FINISHED:
+        for result in self.results.models:
+            if result.id == model_id and result.key == _normal(key) and result.status.finished:
                 return result
         return None
 
     def add(self, run: ModelRun) -> None:
         """Write one finished model's predictions, then every summary file again."""
-        model_id = run.result["id"]
+        model_id = run.result.id
         predictions = self.path / "predictions" / f"{model_id}.json"
         if run.predictions:
             atomic_write(predictions, json.dumps(run.predictions))
-            run.result["predictions_file"] = f"predictions/{model_id}.json"
+            run.result.predictions_file = f"predictions/{model_id}.json"
         else:
             predictions.unlink(missing_ok=True)
-        self.results["models"] = [m for m in self.results["models"] if m["id"] != model_id] + [_normal(run.result)]
+        written = ModelResult.from_dict(_normal(run.result.to_dict()))  # as it reads back
+        self.results.models = [m for m in self.results.models if m.id != model_id] + [written]
         self._sync_gallery()
         self._write_summary()
 
     def finish(self, context_updates: dict[str, Any]) -> None:
-        self.results["context"].update(context_updates)
+        self.results.context.update(context_updates)
         self._write_summary()
 
     def _sync_gallery(self) -> None:
@@ -90,12 +91,9 @@ class RunFolder:
             sync_thumbnails(self.path, self.dataset, self.results)
 
     def _write_summary(self) -> None:
-        atomic_write(self.path / RESULTS, to_json(self.results))
+        atomic_write(self.path / RESULTS, to_json(self.results.to_dict()))
         write_csv(self.results, self.path / "leaderboard.csv")
         write_report([self.results], self.path, [self.path])
-
-
-FINISHED = ("ok", "no-weights")
 
 
 def _normal(data: Any) -> Any:
@@ -103,8 +101,8 @@ def _normal(data: Any) -> Any:
     return json.loads(to_json(data))
 
 
-def _difference(earlier: dict[str, Any], now: dict[str, Any]) -> str:
-    """What makes an earlier run incomparable with this one, in words; empty when they can share a folder."""
+def _difference(earlier: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """What makes an earlier run incomparable with this one, in words; None when they can share a folder."""
     earlier, now = _normal(earlier), _normal(now)
     old_print = earlier.get("dataset", {}).get("fingerprint")
     new_print = now["dataset"]["fingerprint"]
@@ -116,10 +114,11 @@ def _difference(earlier: dict[str, Any], now: dict[str, Any]) -> str:
         if changed:
             first = changed[0]
             return f"other {part} ({first}: {old.get(first)!r}, now {new.get(first)!r})"
-    return ""
+    return None
 
 
-def read_results(run_dir: Path) -> dict[str, Any]:
+def read_results(run_dir: Path) -> RunResults:
+    """A run folder's results.json, typed (a folder written by an earlier zoo too)."""
     path = run_dir / RESULTS
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
@@ -129,4 +128,7 @@ def read_results(run_dir: Path) -> dict[str, Any]:
         raise ZooError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); was the run folder edited?") from None
     if not isinstance(results, dict) or not isinstance(results.get("models"), list):
         raise ZooError(f"{path}: not a zoo results file (no 'models' list)")
-    return results
+    try:
+        return RunResults.from_dict(results)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ZooError(f"{path}: {error}") from None

@@ -24,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -33,61 +33,12 @@ from zoo import accuracy, fetch, reproduction, timing, vocabulary
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
-from zoo.labels import LabelMap
-from zoo.metrics.localization import ImagePredictions
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
+from zoo.results import Info, Memory, ModelResult, ModelRun, Status
+from zoo.settings import Part, Report, Settings, no_report
 from zoo.weights import declared_files
-
-OK, NO_WEIGHTS, FAILED, TIMEOUT = "ok", "no-weights", "failed", "timeout"
-
-Report = Callable[[str, int, "int | None"], None]
-"""Progress: ``report(phase, done, total)`` after every step (the isolation layer also uses it as a heartbeat)."""
-
-
-def no_report(phase: str, done: int, total: int | None) -> None:
-    pass
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of the protocol; all of them are written into ``results.json``."""
-
-    device: str = "cpu"
-    warmup: int = 3
-    iters: int = 200  # at most this many timed batch-1 calls (more only when the dataset has more images)
-    speed_precision: float = 0.05  # latency timing stops once the median's 95% interval is within ± this share
-    batch: int = 8
-    batch_calls: int = 3
-    speed_budget: float = 20.0  # seconds of timing beyond the first call and the accuracy pass (timing.Budget)
-    speed_conf: float = 0.25  # score threshold the model is timed at (after accuracy); 0: the accuracy setting
-    iou_conf: float = 0.5
-    iou_thresholds: tuple[float, ...] = (0.5, 0.75)
-    untrained_speed: bool = True
-    weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
-    imgsz: int | None = None  # input size override (--imgsz) for the models that take the option "imgsz"
-    threads: int | None = None  # torch CPU threads (--threads); None: torch's default
-    prompt_template: str | None = None  # open-vocabulary prompts (--prompt-template); None: each model's own
-
-
-@dataclass
-class ModelRun:
-    """What one model produced: its result record and its predictions in COCO results format; for a `Part`, also
-    what scoring needs (the label map and each image's predictions), since its parts are scored together."""
-
-    result: dict[str, Any]
-    predictions: list[dict[str, Any]] = field(default_factory=list)
-    scoring: tuple[LabelMap, dict[int, ImagePredictions]] | None = None
-
-
-@dataclass(frozen=True)
-class Part:
-    """One share of a model's accuracy pass (``zoo run --shards``, `zoo.shards`): predict only these images and leave
-    the scoring to whoever merges the parts; ``timed``: this part also times speed (one part of a model does)."""
-
-    images: tuple[int, ...]  # indices into dataset.images
-    timed: bool
 
 
 def evaluate(
@@ -119,33 +70,33 @@ def evaluate(
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass
             with clocks.phase("warm_up"):  # the first call is the cold start
-                warmup_calls, result["first_call_s"] = _step(
+                warmup_calls, result.first_call_s = _step(
                     result, "predict", timing.warm_up, model, first, settings, report, budget
                 )
             with clocks.phase("describe"):
                 _describe(model, first, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
             latency: list[StageTimes] = []
-            if result["untrained"]:
-                result["missing"]["accuracy"] = "weights missing: speed measured on an untrained copy"
+            if result.untrained:
+                result.missing["accuracy"] = "weights missing: speed measured on an untrained copy"
             else:
                 latency = _accuracy_pass(model, dataset, settings, run, report, sizes, part, clocks)
             if part is None or part.timed:
                 with clocks.phase("speed"):
-                    result["speed"], skipped = _step(
+                    result.speed, skipped = _step(
                         result, "timing", timing.time_speed, model, dataset, settings, latency, report, warmup_calls,
                         budget, sizes,
                     )  # fmt: skip
                 if skipped:
-                    result["missing"]["throughput_batch"] = skipped
+                    result.missing["throughput_batch"] = skipped
         if part is None:
-            result["published"] = reproduction.published(entry, weights, result)
-            result["reproduction"] = reproduction.check(result, dataset)
+            result.published = reproduction.published(entry, weights, result)
+            result.reproduction = reproduction.check(result, dataset)
     except _Failed:
         pass
     finally:
-        result["memory"] = memory.record()
-        result["phases_s"], result["in_model_s"] = clocks.record(result.get("load_s"))
+        result.memory = Memory.from_dict(memory.record())
+        result.phases_s, result.in_model_s = clocks.record(result.load_s)
     return run
 
 
@@ -208,60 +159,41 @@ class _Clocks:
         return phases, round((load_s or 0.0) + self.predicting, 4)
 
 
-def blank_result(entry: Entry) -> dict[str, Any]:
-    """The result record of one model before anything is measured: every number missing."""
-    return {
-        "id": entry.id,
-        "model": entry.model,
-        "plugin": entry.plugin,
-        "family": entry.family,
-        "framework": None,
-        "status": OK,
-        "reason": "",
-        "notes": "",
-        "weights": None,
-        "untrained": False,
-        "info": {},
-        "labels": {},
-        "accuracy": {},
-        "speed": {},
-        "memory": {},
-        "missing": {},
-    }
+def blank_result(entry: Entry) -> ModelResult:
+    """The result of one model before anything is measured: every number missing."""
+    return ModelResult(id=entry.id, model=entry.model, plugin=entry.plugin, family=entry.family)
 
 
 class _Failed(Exception):
     """A step failed; the reason is already in the result."""
 
 
-def _fail(result: dict[str, Any], step: str, error: BaseException) -> _Failed:
-    result["status"] = FAILED
+def _fail(result: ModelResult, step: str, error: BaseException) -> _Failed:
+    result.status = Status.FAILED
     text = " ".join(str(error).split())
-    result["reason"] = (
+    result.reason = (
         f"{step} failed: {type(error).__name__}: {text}" if text else f"{step} failed: {type(error).__name__}"
     )
-    result["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+    result.traceback = "".join(traceback.format_exception(error))[-4000:]
     return _Failed()
 
 
-def _load(
-    entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: dict[str, Any]
-) -> Model | None:
+def _load(entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: ModelResult) -> Model | None:
     options: dict[str, Any] = {}
     if settings.imgsz is not None:
         if accepts_option(entry, plugins, "imgsz"):
             options["imgsz"] = settings.imgsz
         else:
-            _note(result, f"--imgsz {settings.imgsz} ignored: the model runs only at its native size")
+            result.note(f"--imgsz {settings.imgsz} ignored: the model runs only at its native size")
     try:
         model = build_model(entry, plugins, weights, options)
         _check_built(model)
     except ZooError as error:
-        result["status"], result["reason"] = FAILED, str(error)
+        result.status, result.reason = Status.FAILED, str(error)
         return None
     except Exception as error:
         raise _fail(result, "building the model", error) from error
-    result["framework"] = model.framework
+    result.framework = model.framework
     model.device, model.threads = settings.device, settings.threads
     threads = _torch_threads()
     try:
@@ -269,9 +201,9 @@ def _load(
         started = time.perf_counter()
         model.load(settings.device)
     except WeightsUnavailable as error:
-        result["status"], result["reason"] = NO_WEIGHTS, " ".join(str(error).split())
+        result.status, result.reason = Status.NO_WEIGHTS, " ".join(str(error).split())
         if not settings.untrained_speed:
-            result["missing"]["speed"] = "weights missing (--no-untrained-speed)"
+            result.missing["speed"] = "weights missing (--no-untrained-speed)"
             return None
         try:
             model = build_model(entry, plugins, UNTRAINED, options)
@@ -279,22 +211,21 @@ def _load(
             started = time.perf_counter()
             model.load(settings.device)
         except Exception as error:
-            result["missing"]["speed"] = f"an untrained copy could not be built: {type(error).__name__}: {error}"
+            result.missing["speed"] = f"an untrained copy could not be built: {type(error).__name__}: {error}"
             return None
-        result["untrained"] = True
+        result.untrained = True
     except Exception as error:
         raise _fail(result, "load", error) from error
-    result["load_s"] = time.perf_counter() - started
+    result.load_s = time.perf_counter() - started
     if "labels" not in vars(model):
-        _note(
-            result,
+        result.note(
             f"{type(model).__name__}.load() never set self.labels, so the model is treated as class-agnostic (no "
             "class-aware AP); set self.labels to its class names (or to None on purpose)",
         )
     if threads is not None and _torch_threads() != threads:  # some libraries reset it while loading
         import torch
 
-        _note(result, f"the model's library changed torch's threads to {_torch_threads()}; zoo set {threads} again")
+        result.note(f"the model's library changed torch's threads to {_torch_threads()}; zoo set {threads} again")
         torch.set_num_threads(threads)
     return model
 
@@ -317,23 +248,19 @@ def _check_files(entry: Entry, model: Model) -> None:
         raise WeightsUnavailable(problem)
 
 
-def _note(result: dict[str, Any], text: str) -> None:
-    result["notes"] = f"{result['notes']}; {text}" if result["notes"] else text
-
-
 def _torch_threads() -> int | None:
     """torch's CPU thread count, if torch is loaded (a numpy-only model never imports it)."""
     torch = sys.modules.get("torch")
     return torch.get_num_threads() if torch is not None else None
 
 
-def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
+def _describe(model: Model, image: np.ndarray, result: ModelResult) -> None:
     """Record what the loaded model is; FLOPs are counted on one forward pass over the first image."""
     try:
         info = asdict(model.info())
     except Exception as error:
         raise _fail(result, "info", error) from error
-    result["weights"] = "untrained (random initialisation)" if result["untrained"] else info.pop("weights")
+    result.weights = "untrained (random initialisation)" if result.untrained else info.pop("weights")
     info.pop("weights", None)
     info["labels"] = None if model.labels is None else len(model.labels)
     declared = info.pop("gflops", None)
@@ -341,17 +268,17 @@ def _describe(model: Model, image: np.ndarray, result: dict[str, Any]) -> None:
         flops = count_flops(lambda: model.forward(model.preprocess([image])))
         info["gflops"] = flops / 1e9 if flops else None
         if not flops:
-            result["missing"]["gflops"] = "torch's flop counter saw no operation (not a torch model)"
+            result.missing["gflops"] = "torch's flop counter saw no operation (not a torch model)"
     except Exception as error:
         info["gflops"] = None
-        result["missing"]["gflops"] = f"flop counting failed: {type(error).__name__}: {error}"
+        result.missing["gflops"] = f"flop counting failed: {type(error).__name__}: {error}"
     info["gflops_image"] = f"{image.shape[1]}x{image.shape[0]}"
     info["gflops_source"] = "counted (torch's flop counter)" if info["gflops"] is not None else None
     _declared_gflops(declared, info, result)
-    result["info"] = info
+    result.info = Info.from_dict(info)
 
 
-def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[str, Any]) -> None:
+def _declared_gflops(declared: float | None, info: dict[str, Any], result: ModelResult) -> None:
     """The plugin's own GFLOPs (``ModelInfo.gflops``): used where torch's counter saw nothing (ONNX Runtime,
     OpenCV, an endpoint), else only compared with the count, and noted when more than 10% off."""
     if declared is None:
@@ -360,12 +287,12 @@ def _declared_gflops(declared: float | None, info: dict[str, Any], result: dict[
     if counted is None:
         info["gflops"], info["gflops_source"] = float(declared), "declared by the plugin"
         info["gflops_image"] = None  # the plugin's figure, for its own input size
-        result["missing"].pop("gflops", None)
+        result.missing.pop("gflops", None)
     elif abs(declared - counted) > 0.1 * counted:
-        _note(result, f"the plugin declares {declared:g} GFLOPs; torch's flop counter counted {counted:.3g}")
+        result.note(f"the plugin declares {declared:g} GFLOPs; torch's flop counter counted {counted:.3g}")
 
 
-def _step(result: dict[str, Any], step: str, function: Callable[..., Any], *args: Any) -> Any:
+def _step(result: ModelResult, step: str, function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)``, whose exception fails the model's row as a failure of ``step``."""
     try:
         return function(*args)

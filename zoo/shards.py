@@ -1,6 +1,6 @@
 """``zoo run --shards N``: one model's accuracy pass split over N workers, and its parts merged back into one row.
 
-Each part predicts a contiguous run of the dataset's images (a `runner.Part`); the first part also warms up and
+Each part predicts a contiguous run of the dataset's images (a `zoo.settings.Part`); the first part also warms up and
 times the model, so speed comes from one worker only. The parts' predictions are merged in dataset order and
 scored once (`accuracy.score`), so the accuracy equals an unsharded run's exactly. Between processes a part's
 per-image predictions travel as JSON that keeps their dtypes (`encode_scoring`), losslessly.
@@ -8,6 +8,8 @@ per-image predictions travel as JSON that keeps their dtypes (`encode_scoring`),
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -19,7 +21,8 @@ from zoo.data import Dataset
 from zoo.labels import NO_CLASS, LabelMap
 from zoo.metrics.localization import ImagePredictions
 from zoo.registry import Entry
-from zoo.runner import FAILED, OK, TIMEOUT, ModelRun, Part, Settings
+from zoo.results import ModelRun, Status
+from zoo.settings import Part, Settings
 
 
 def split(count: int, shards: int) -> list[Part]:
@@ -33,50 +36,50 @@ def merge(entry: Entry, dataset: Dataset, settings: Settings, parts: list[ModelR
     order and scored once. A part that failed gives the row, naming the part; so do parts that disagree (one
     found no weights where another had them)."""
     for index, part in enumerate(parts):
-        if part.result["status"] in (FAILED, TIMEOUT):
-            return _named(parts, index, part.result["status"], part.result["reason"])
+        if part.result.status.broken:
+            return _named(parts, index, part.result.status, part.result.reason)
     timed = parts[0]
     for index, part in enumerate(parts):
-        if part.result["status"] != timed.result["status"]:
+        if part.result.status != timed.result.status:
             reason = (
-                f"{part.result['status']}: {part.result['reason']}; but {_where(parts, 0)} says "
-                f"{timed.result['status']}: give every worker the same weights"
+                f"{part.result.status}: {part.result.reason}; but {_where(parts, 0)} says "
+                f"{timed.result.status}: give every worker the same weights"
             )
-            return _named(parts, index, FAILED, reason)
-    if timed.result["status"] != OK:  # no weights: speed only, from the timed part
+            return _named(parts, index, Status.FAILED, reason)
+    if timed.result.status != Status.OK:  # no weights: speed only, from the timed part
         _published(entry, dataset, settings, timed)
         return timed
-    run = ModelRun(dict(timed.result), [record for part in parts for record in part.predictions])
+    run = ModelRun(copy.deepcopy(timed.result), [record for part in parts for record in part.predictions])
     per_image: dict[int, ImagePredictions] = {}
     for part in parts:
         per_image.update(part.scoring[1])  # type: ignore[index]
-    labels = run.result["labels"] = dict(run.result["labels"])
-    labels["predictions"] = len(run.predictions)
-    labels["zero_size_boxes"] = sum(part.result["labels"]["zero_size_boxes"] for part in parts)
-    if not labels["class_agnostic"]:  # counted as the unsharded pass counts them: in image order
+    labels = run.result.labels
+    labels.predictions = len(run.predictions)
+    labels.zero_size_boxes = sum(part.result.labels.zero_size_boxes or 0 for part in parts)
+    if not labels.class_agnostic:  # counted as the unsharded pass counts them: in image order
         dropped = Counter(r["zoo_label"] for r in run.predictions if r["category_id"] == NO_CLASS)
-        labels["dropped"] = dict(dropped.most_common())
+        labels.dropped = dict(dropped.most_common())
     try:
         score(dataset, settings, run, timed.scoring[0], per_image)  # type: ignore[index]
     except Exception as error:  # never the driver's end: the model's row
-        return _named(parts, 0, FAILED, f"scoring the merged parts failed: {type(error).__name__}: {error}")
+        return _named(parts, 0, Status.FAILED, f"scoring the merged parts failed: {type(error).__name__}: {error}")
     _published(entry, dataset, settings, run)
     return run
 
 
 def _published(entry: Entry, dataset: Dataset, settings: Settings, run: ModelRun) -> None:
-    run.result["published"] = reproduction.published(entry, settings.weights.get(entry.id), run.result)
-    run.result["reproduction"] = reproduction.check(run.result, dataset)
+    run.result.published = reproduction.published(entry, settings.weights.get(entry.id), run.result)
+    run.result.reproduction = reproduction.check(run.result, dataset)
 
 
-def _named(parts: list[ModelRun], index: int, status: str, reason: str) -> ModelRun:
+def _named(parts: list[ModelRun], index: int, status: Status, reason: str) -> ModelRun:
     """The row of a model whose part ``index`` decides it: that part's record, the part named in the reason."""
-    result = {**parts[index].result, "status": status, "reason": f"{_where(parts, index)}: {reason}"}
+    result = dataclasses.replace(parts[index].result, status=status, reason=f"{_where(parts, index)}: {reason}")
     return ModelRun(result)
 
 
 def _where(parts: list[ModelRun], index: int) -> str:
-    host = (parts[index].result.get("host") or {}).get("hostname")
+    host = parts[index].result.host.hostname if parts[index].result.host else None
     return f"shard {index + 1} of {len(parts)}" + (f" (on {host})" if host else "")
 
 

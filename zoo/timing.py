@@ -8,16 +8,15 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from zoo.data import Dataset
 from zoo.metrics.speed import is_precise, speed_record
 from zoo.model import Model, StageTimes
-
-if TYPE_CHECKING:
-    from zoo.runner import Report, Settings
+from zoo.results import Speed
+from zoo.settings import Report, Settings
 
 MIN_TIMED_CALLS = 6
 """The fewest batch-1 samples with a distribution-free 95% interval of the median: timing never stops for precision
@@ -81,7 +80,7 @@ def time_speed(
     warmup_calls: int,
     budget: Budget,
     sizes: set[tuple[int, int]] | None = None,
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[Speed, str | None]:
     """Top the batch-1 latency samples up until the median is precise (`top_up`), then time batched calls for
     throughput (`time_batches`), both within what is left of ``budget``. Returns the speed record, and why batched
     calls were skipped (None when they were not). ``sizes``: the image sizes the model has run at already (its first
@@ -95,11 +94,11 @@ def time_speed(
         latency.clear()
     stop = top_up(model, dataset, settings, latency, report, budget, sizes)
     batched, skipped, batches_cut = time_batches(model, dataset, settings, latency, report, budget)
-    record = speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision)
-    record["setting"] = setting
-    record["latency_stop"] = stop
-    record["stopped_by_budget"] = stop == "budget" or batches_cut
-    record["budget_s"] = {"given": settings.speed_budget, "left": round(budget.left, 3)}
+    record = Speed.from_dict(speed_record(latency, batched, settings.batch, warmup_calls, settings.speed_precision))
+    record.setting = setting
+    record.latency_stop = stop
+    record.stopped_by_budget = stop == "budget" or batches_cut
+    record.budget_s = {"given": settings.speed_budget, "left": round(budget.left, 3)}
     return record, skipped
 
 

@@ -16,24 +16,9 @@ import time
 from typing import Any
 
 from zoo.data import Dataset
-from zoo.errors import ZooError
 from zoo.labels import build_label_map
 from zoo.model import Model
-
-PLACEHOLDER = "{}"
-
-
-def check_template(template: str | None) -> str | None:
-    """``--prompt-template``: text with exactly one ``{}`` where the class name goes (``"a photo of a {}"``)."""
-    if template is None:
-        return None
-    rest = template.replace(PLACEHOLDER, "", 1)
-    if template.count(PLACEHOLDER) != 1 or "{" in rest or "}" in rest:
-        raise ZooError(
-            f"--prompt-template {template!r}: give text with exactly one {{}} where the class name goes, "
-            "e.g. --prompt-template 'a photo of a {}'"
-        )
-    return template
+from zoo.results import ModelResult
 
 
 def wants(model: Model) -> bool:
@@ -41,7 +26,7 @@ def wants(model: Model) -> bool:
     return bool(getattr(model, "open_vocabulary", False))
 
 
-def give(model: Model, dataset: Dataset, template: str | None, result: dict[str, Any]) -> None:
+def give(model: Model, dataset: Dataset, template: str | None, result: ModelResult) -> None:
     """Hand an open-vocabulary model the dataset's category names and record ``result["prompts"]``; a closed-set
     model is left as it is."""
     if not wants(model):
@@ -59,7 +44,7 @@ def give(model: Model, dataset: Dataset, template: str | None, result: dict[str,
             "two of the dataset's category names are the same after normalising (case, '_', '-', aliases), so an "
             "open-vocabulary label cannot name one category exactly; rename one of them"
         )
-    result["prompts"] = prompts_record(record, template, len(names), elapsed)
+    result.prompts = prompts_record(record, template, len(names), elapsed)
 
 
 def prompts_record(record: dict[str, Any], template: str | None, classes: int, seconds: float) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def world_class(ultra: Any) -> type:
             return [*detector, *CLIP_TEXT.remote_files()]
 
         def _missing_message(self) -> str:
+            ultra.import_ultralytics()  # offline first: its message imports ultralytics, whose import goes online
             text = super()._missing_message()
             if DETECTOR_DIGEST or "`zoo pull" not in text:
                 return text

@@ -75,7 +75,6 @@ class TransformersDetector(zoo.Model):
         self.module = None
         self.processor = None
         self.identity: str | None = None
-        self.official = False  # the official checkpoint loaded: the weights registry.yaml's published AP is for
         self.load_report: dict[str, list[str]] = {}
         self.threshold = 0.0  # post-processing's score threshold: 0 for accuracy (`set_score_threshold` for speed)
 
@@ -203,7 +202,6 @@ class TransformersDetector(zoo.Model):
             if source.kind == "hub":
                 commit = found.commit or "?"
                 self.identity = f"{source.name}@{commit} ({found.weights_file}, Hugging Face cache {hub_cache_dir()})"
-                self.official = source.name == self.hub_id
             else:
                 self.identity = (
                     f"{source.name} ({found.weights_file}, sha256 {sha256_prefix(found.folder / found.weights_file)})"

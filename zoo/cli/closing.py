@@ -11,13 +11,17 @@ from rich.text import Text
 
 from zoo.cli.common import cell, console, safe
 from zoo.context import describe_host
+from zoo.results import ModelResult, RunResults, Status
 
 
-def exit_status(results: dict, selected: list[str], strict: bool) -> int:
+def exit_status(results: RunResults, selected: list[str], strict: bool) -> int:
     """0 when every selected model has a result; 1 when one failed or timed out (with ``--strict``, also when one
     had no weights), with a line naming them — so a CI job notices a broken plugin."""
-    bad = {"failed", "timeout"} | ({"no-weights"} if strict else set())
-    failed = [safe(r["id"]) for r in results["models"] if r["id"] in selected and r.get("status") in bad]
+
+    def bad(status: Status) -> bool:
+        return status.broken or (strict and status == Status.NO_WEIGHTS)
+
+    failed = [safe(r.id) for r in results.models if r.id in selected and bad(r.status)]
     if not failed:
         return 0
     console.print(
@@ -28,19 +32,19 @@ def exit_status(results: dict, selected: list[str], strict: bool) -> int:
     return 1
 
 
-def print_result(result: dict) -> None:
-    status = result["status"]
-    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
-    reason = f" — {result['reason']}" if result.get("reason") else ""
-    console.print(f"  [{colour}]{status:>10}[/] {escape(safe(result['id'] + reason))}")
-    speed = (result.get("missing") or {}).get("speed")
-    host = result.get("host") or {}
+def print_result(result: ModelResult) -> None:
+    status = result.status
+    colour = {Status.OK: "green", Status.NO_WEIGHTS: "yellow"}.get(status, "red")
+    reason = f" — {result.reason}" if result.reason else ""
+    console.print(f"  [{colour}]{status.value:>10}[/] {escape(safe(result.id + reason))}")
+    speed = result.missing.get("speed")
+    host = result.host.to_dict() if result.host else {}
     elsewhere = host.get("hostname") not in (None, platform.node()) and f"ran on {describe_host(host)}"
-    for line in filter(None, [result.get("notes"), speed and f"no speed: {speed}", elsewhere]):
+    for line in filter(None, [result.notes, speed and f"no speed: {speed}", elsewhere]):
         console.print(f"             {safe(line)}", markup=False)
 
 
-def print_leaderboard(results: dict) -> None:
+def print_leaderboard(results: RunResults) -> None:
     from zoo.leaderboard import rows
 
     columns = {"model": "model", "status": "status", "mean_iou": "IoU", "map": "AP", "map50": "AP50"}
@@ -72,17 +76,16 @@ def print_leaderboard(results: dict) -> None:
         console.print(line, markup=False)
 
 
-def time_split(results: dict) -> str:
+def time_split(results: RunResults) -> str:
     """Where the run's time went, in one line: inside the models (their load and predict calls) against the whole,
     and what timing cost on top of the accuracy pass (for the models that had one)."""
-    context = results.get("context") or {}
-    started, duration = context.get("started") or "", context.get("duration_s")
-    models = [m for m in results["models"] if m.get("phases_s") and (m.get("finished") or "") >= started]
+    started, duration = results.context.get("started") or "", results.context.get("duration_s")
+    models = [m for m in results.models if m.phases_s and (m.finished or "") >= started]
     if not models or not duration:  # (a resumed run counts the models it ran itself)
         return ""
-    inside = sum(m.get("in_model_s") or 0 for m in models)
+    inside = sum(m.in_model_s or 0 for m in models)
     parts = [f"time: {_s(duration)}; in the models' load and predict calls {_s(inside)} ({inside / duration:.0%})"]
-    scored = [m["phases_s"] for m in models if "predict" in m["phases_s"]]
+    scored = [m.phases_s for m in models if m.phases_s and "predict" in m.phases_s]
     accuracy = sum(p.get("predict", 0) + p.get("score", 0) for p in scored)
     timing = sum(p.get("warm_up", 0) + p.get("speed", 0) for p in scored)
     if accuracy:

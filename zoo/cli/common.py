@@ -5,39 +5,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import track as rich_track
 
+from zoo.console import console, safe  # noqa: F401 - the CLI's kit: every command prints through them
 from zoo.errors import ZooError
 from zoo.fetch import config
 
 T = TypeVar("T")
-console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-
-# C0 and C1 controls, DEL, and the bidirectional controls that reorder what follows them (Trojan Source)
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAKS = re.compile(r"\s*(?:\r\n|[\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029])\s*")
-_NAMED = {"\t": "\\t", "\r": "\\r"}
-
-
-def safe(text: object) -> str:
-    """Text a plugin, a dataset or a server supplied, as one line the terminal shows and never obeys: line breaks
-    collapsed to a space, every other control character (an escape sequence's ESC, a carriage return, a bidi
-    override) shown escaped, as ``\\x1b``, ``\\r`` or ``\\u202e``."""
-    return _CONTROLS.sub(_escaped, _LINE_BREAKS.sub(" ", str(text)).strip(" "))
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _NAMED:
-        return _NAMED[char]
-    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def plugin_options() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.progress import Progress as RichProgress
 
-from zoo.cli.common import console, safe
+from zoo.console import console, safe
 from zoo.data.benchmarks import Benchmark, fetch, missing
 from zoo.fetch import FAILED, FETCHED, Outcome, Progress, config, ensure
 from zoo.report.fmt import size

@@ -15,7 +15,6 @@ from zoo.cli.data import benchmarks_named, pull_data
 from zoo.cli.downloads import fetch_needs
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, config
-from zoo.fetch.integrity import destination
 from zoo.report.fmt import size
 from zoo.weights import Need, plan
 
@@ -114,7 +113,7 @@ def _dry_run(needs: list[Need]) -> int:
             todo, total, unknown = todo + 1, total + (count or 0), unknown + (count is None)
             estimated |= not exact and count is not None
         text = "?" if count is None else size(count) if exact else f"≈{size(count)}"
-        where = str(destination(need.file))
+        where = str(need.file.destination)
         rows.append((", ".join(need.models), need.file.name, text, found.state, where, need.licence or "—"))
     print_columns(rows)
     amount = f"{'about ' if estimated else ''}{size(total)}"
@@ -188,7 +187,7 @@ def _manifest(target: Path, needs: list[Need], outcomes: list[Outcome]) -> Path:
 def _table(needs: list[Need], outcomes: list[Outcome]) -> None:
     rows = [("model", "file", "size", "where", "licence", "result")]
     for need, outcome in zip(needs, outcomes):
-        where = outcome.path or destination(need.file)
+        where = outcome.path or need.file.destination
         count = outcome.path.stat().st_size if outcome.path and outcome.path.is_file() else need.file.expected_bytes
         result = outcome.state if outcome.ok else f"{outcome.state}: {outcome.detail}"
         rows.append(

@@ -10,18 +10,13 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from zoo.cli.closing import exit_status, print_leaderboard
+from zoo import settings as protocol
+from zoo.cli.closing import exit_status, print_leaderboard, print_result
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
-from zoo.cli.run_loop import Job, progress, run_models
-from zoo.cli.run_options import (
-    check_executor,
-    check_numbers,
-    default_memory_limit,
-    executor_options,
-    isolation_options,
-    protocol_options,
-)
+from zoo.cli.downloads import fetch_needs
+from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
 from zoo.errors import ZooError
 
 
@@ -46,7 +41,6 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     run.add_argument(
         "--limit", type=int, metavar="N", help="use only the first N images (a fixed subset: the N smallest image ids)"
     )
-    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     run.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<date-time>)")
     run.add_argument(
         "--weights",
@@ -55,13 +49,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         metavar="ID=PATH",
         help="load model ID's weights from PATH (repeatable)",
     )
-    protocol_options(run)
-    run.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads: torch's, and Model.threads for other runtimes (default: their own choice)",
-    )
+    protocol.add_options(run)  # every protocol setting, its default and help from zoo.settings.Settings
     run.add_argument(
         "--strict",
         action="store_true",
@@ -79,30 +67,25 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         action="store_true",
         help="let models reach the network while they are measured (off by default: offline, fail fast)",
     )
-    run.add_argument(
-        "--no-untrained-speed",
-        dest="untrained_speed",
-        action="store_false",
-        help="do not time models whose weights are missing on an untrained copy",
-    )
     run.set_defaults(command=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zoo.device import check_device
+    from zoo.device import check_device  # imports torch: only when a run starts
     from zoo.executors import RunSpec, open_executor
     from zoo.isolation import Limits, WorkerSetup
     from zoo.registry import select
     from zoo.runfolder import RunFolder
 
-    check_numbers(args)
+    protocol.check(args)
+    check_limits(args)
     resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     dataset = load_dataset(args)
-    settings = _settings(args, device, weights)
+    settings = protocol.from_args(args, device=device, weights=weights)
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
     out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -119,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{dataset.num_boxes} boxes) → {out}",
             markup=False,
         )
-        stopped = _run(entries, Job(args, folder, settings, plugins), executor)
+        stopped = _run(entries, _job(args, folder, settings, plugins), executor)
     finally:
         executor.close()
     if stopped:
@@ -129,13 +112,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return exit_status(folder.results, [entry.id for entry in entries], args.strict)
 
 
-def _run(entries: list, job: Job, executor) -> int:
+def _run(entries: list, job: Any, executor) -> int:
     """Every model through the executor; the run's end recorded however it ends. Returns 0, or the exit status of
     an interrupted run (130: Ctrl-C, 143: SIGTERM)."""
     started = time.time()
     try:
         with _sigterm_as_interrupt():
-            run_models(entries, job, executor)
+            job.run(entries, executor)
     except KeyboardInterrupt as stop:
         console.print(
             f"zoo: interrupted; the models that finished are in {job.folder.path}; run the same command to resume",
@@ -152,25 +135,16 @@ def _run(entries: list, job: Job, executor) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace, device: str, weights: dict):
-    from zoo.runner import Settings
+def _job(args: argparse.Namespace, folder, settings, plugins) -> Any:
+    """What the loop over the models needs from the CLI: the run folder, the protocol, and how to fetch and say."""
+    from zoo.executors.loop import Job
 
-    return Settings(
-        device=device,
-        warmup=args.warmup,
-        iters=args.iters,
-        speed_precision=args.speed_precision,
-        batch=args.batch,
-        batch_calls=args.batch_calls,
-        speed_budget=args.speed_budget,
-        speed_conf=args.speed_conf,
-        iou_conf=args.iou_conf,
-        untrained_speed=args.untrained_speed,
-        weights=weights,
-        imgsz=args.imgsz,
-        threads=args.threads,
-        prompt_template=args.prompt_template,
-    )
+    def skipped(entry) -> None:
+        console.print(
+            f"  {'done':>10} {safe(entry.id)} (earlier in this run folder; --force runs it again)", markup=False
+        )
+
+    return Job(folder, settings, plugins, fetch_needs, print_result, skipped, force=args.force)
 
 
 def _executor_options(args: argparse.Namespace, plugins, resources: dict | None) -> dict:
@@ -211,8 +185,7 @@ def _context(args, settings, limits, dataset, plugins) -> dict:
         "command": run_context.command_line(),
         "zoo_commit": run_context.git_commit(),
         "settings": {
-            **{k: v for k, v in vars(settings).items() if k != "weights"},
-            "iou_thresholds": list(settings.iou_thresholds),
+            **settings.record(),
             "split": args.split if dataset.format in ("yolo", "voc") else None,
             "predict_batch": 1,
             "score_threshold_for_ap": "none applied by zoo; each library's own lowest is in its model's info.settings",
@@ -251,7 +224,7 @@ def _peak(out: str | None, hardware: dict, device: str) -> tuple[float | None, s
         from zoo.runfolder import read_results
 
         with contextlib.suppress(ZooError):
-            earlier = (read_results(Path(out)).get("context") or {}).get("hardware") or {}
+            earlier = read_results(Path(out)).context.get("hardware") or {}
     if earlier.get("peak_gflops") and {k: v for k, v in earlier.items() if not k.startswith("peak_")} == hardware:
         return earlier["peak_gflops"], earlier.get("peak_method") or ""
     try:
@@ -260,6 +233,29 @@ def _peak(out: str | None, hardware: dict, device: str) -> tuple[float | None, s
         return measure_peak_gflops(device)
     except Exception as error:  # a device that cannot run the product (out of memory) still runs its models
         return None, f"not measured: {type(error).__name__}: {error}"
+
+
+@contextlib.contextmanager
+def progress(entry) -> Iterator[Any]:
+    """A progress line while one model runs on this machine (a line per phase in a log), as a `runner.Report`."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(escape(safe(entry.id)), total=None)
+        phases: list[str] = []
+        started = time.monotonic()
+
+        def report(phase: str, done: int, total: int | None) -> None:
+            description = escape(safe(f"{entry.id}: {phase}"))  # the progress line reads markup
+            bar.update(task, description=description, completed=done, total=total)
+            if not console.is_terminal and phase not in phases:  # a log: a line per phase instead of a bar
+                phases.append(phase)
+                of = f" ({total})" if total else ""
+                console.print(f"  {safe(entry.id)}: {phase}{of} at {time.monotonic() - started:.0f} s", markup=False)
+
+        yield report
 
 
 class Terminated(KeyboardInterrupt):

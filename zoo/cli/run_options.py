@@ -1,61 +1,11 @@
-"""The options of ``zoo run`` that set its protocol, its isolation and its executor, and their checks."""
+"""The options of ``zoo run`` that set its isolation and its executor, and their checks (the protocol's options are
+generated from `zoo.settings.Settings`)."""
 
 from __future__ import annotations
 
 import argparse
 
 from zoo.errors import ZooError
-
-
-def protocol_options(run: argparse.ArgumentParser) -> None:
-    """What is timed and scored, and how."""
-    run.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed calls before timing (default 3)")
-    run.add_argument("--iters", type=int, default=200, metavar="N", help="at most N timed batch-1 calls (default 200)")
-    run.add_argument(
-        "--speed-precision",
-        type=float,
-        default=0.05,
-        metavar="SHARE",
-        help="time batch-1 calls until the 95%% interval of the median latency is within ± this share of it "
-        "(default 0.05; an interval needs 6 calls; with --speed-conf 0 every image of the accuracy pass counts)",
-    )
-    run.add_argument("--batch", type=int, default=8, metavar="N", help="batch size for throughput (default 8)")
-    run.add_argument("--batch-calls", type=int, default=3, metavar="N", help="timed batched calls (default 3)")
-    run.add_argument(
-        "--speed-budget",
-        type=float,
-        default=20.0,
-        metavar="SECONDS",
-        help="seconds each model may spend on timing beyond its first call and accuracy pass: warm-up, latency "
-        "calls and batches together (default 20; a row whose interval it cut short is flagged)",
-    )
-    run.add_argument(
-        "--speed-conf",
-        type=float,
-        default=0.25,
-        metavar="SCORE",
-        help="time each model at this score threshold, applied through its library's own mechanism after the "
-        "accuracy pass (default 0.25; 0: time at the accuracy setting; accuracy always uses every prediction)",
-    )
-    run.add_argument(
-        "--iou-conf",
-        type=float,
-        default=0.5,
-        metavar="SCORE",
-        help="minimum score of a prediction for the IoU metrics (default 0.5; AP uses all)",
-    )
-    run.add_argument(
-        "--imgsz",
-        type=int,
-        metavar="PIXELS",
-        help="run every model that allows it at this input size instead of its native one",
-    )
-    run.add_argument(
-        "--prompt-template",
-        metavar="TEXT",
-        help="the prompt open-vocabulary models get for each class, with {} for its name (default: each model's "
-        "own, e.g. 'a photo of a {}'); recorded with the result",
-    )
 
 
 def isolation_options(run: argparse.ArgumentParser) -> None:
@@ -80,6 +30,14 @@ def isolation_options(run: argparse.ArgumentParser) -> None:
         action="store_false",
         help="run models in this process instead of one worker process each (faster start, unprotected)",
     )
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """The isolation limits in range (the protocol's settings are checked by `zoo.settings.check`)."""
+    for name in ("timeout", "stall_timeout", "memory_limit"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ZooError(f"--{name.replace('_', '-')} {value}: give 0 or more")
 
 
 def executor_options(run: argparse.ArgumentParser) -> None:
@@ -148,35 +106,6 @@ def parse_resources(text: str | None, device: str, threads: int | None = None) -
     if not resources:
         raise ZooError(f"--model-resources {text!r}: give NAME=NUMBER pairs, e.g. CPU=2,GPU=1")
     return resources
-
-
-def check_numbers(args: argparse.Namespace) -> None:
-    """Every numeric option in range, before anything is loaded or written."""
-    at_least = {
-        "warmup": 0,
-        "batch_calls": 0,
-        "speed_budget": 0,
-        "speed_precision": 0,
-        "iters": 1,
-        "batch": 1,
-        "timeout": 0,
-        "stall_timeout": 0,
-        "memory_limit": 0,
-        "threads": 1,
-        "imgsz": 32,
-    }
-    for name, low in at_least.items():
-        value = getattr(args, name)
-        if value is not None and value < low:
-            unit = " pixels" if name == "imgsz" else ""
-            raise ZooError(f"--{name.replace('_', '-')} {value}: give {low}{unit} or more")
-    if not 0.0 <= args.iou_conf <= 1.0:
-        raise ZooError(f"--iou-conf {args.iou_conf}: give a score between 0 and 1")
-    if not 0.0 <= args.speed_conf <= 1.0:
-        raise ZooError(f"--speed-conf {args.speed_conf}: give a score between 0 and 1")
-    from zoo.vocabulary import check_template
-
-    check_template(getattr(args, "prompt_template", None))
 
 
 def default_memory_limit() -> float:

@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Dataset, Track, no_progress
+from zoo.data import coco, voc
+from zoo.data.dataset import Dataset, Track, no_progress
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure
 from zoo.files import atomic_write, to_json
@@ -140,8 +141,8 @@ def get(name: str) -> Benchmark | None:
     return BENCHMARKS.get(name)
 
 
-def missing(benchmark: Benchmark) -> str:
-    """Why the benchmark cannot be read from this machine ("" when it can): not fetched, or files lost since."""
+def missing(benchmark: Benchmark) -> str | None:
+    """Why the benchmark cannot be read from this machine (None when it can): not fetched, or files lost since."""
     folder = benchmark.folder()
     try:
         files = json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"]
@@ -152,7 +153,7 @@ def missing(benchmark: Benchmark) -> str:
         if not path.is_file() or path.stat().st_size != size:
             changed = "missing" if not path.is_file() else "changed"
             return f"{benchmark.name} at {folder} is incomplete ({path} is {changed})"
-    return ""
+    return None
 
 
 def fetch(benchmark: Benchmark, progress: Progress | None = None) -> list[Outcome]:
@@ -191,8 +192,6 @@ def offline_message(benchmark: Benchmark) -> str:
 
 def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset:
     """Read the benchmark from its folder (`fetch` first); ``limit`` keeps the first N image ids."""
-    from zoo.data import coco, voc
-
     benchmark = BENCHMARKS[name]
     problem = missing(benchmark)
     if problem and config.offline():

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, make_record, read_image_file
+from zoo.data.dataset import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, make_record, read_image_file
 from zoo.errors import ZooError
 
 

@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, read_image_file
 from zoo.data.coco import coco_record
+from zoo.data.dataset import Category, Dataset, DatasetIssues, ImageRecord, Track, finish, read_image_file
 from zoo.errors import ZooError
 
 ANNOTATIONS = Path(__file__).with_name("sample.json")

@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from zoo.data import Category, Dataset, DatasetIssues, Track, finish, make_record
+from zoo.data.dataset import Category, Dataset, DatasetIssues, Track, finish, make_record
 from zoo.errors import ZooError
 
 CLASSES = ("circle", "square", "triangle")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from zoo.data import Category, Dataset, DatasetIssues, Track, finish, make_record, read_image_file
+from zoo.data.dataset import Category, Dataset, DatasetIssues, Track, finish, make_record, read_image_file
 from zoo.errors import ZooError
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from zoo.data import Category, Dataset, DatasetIssues, Track, finish, make_record, read_image_file
+from zoo.data.dataset import Category, Dataset, DatasetIssues, Track, finish, make_record, read_image_file
 from zoo.data.images import IMAGE_SUFFIXES
 from zoo.errors import ZooError
 

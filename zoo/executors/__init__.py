@@ -4,61 +4,17 @@ local.py   one model at a time on this machine, each in its own worker process (
 ray.py     models side by side on a Ray cluster (``--executor ray``), a model's accuracy pass optionally split
            into shards (`zoo.shards`); ray_worker.py is what runs on the cluster's workers
 
-Both stand behind `Executor`. The CLI's loop (``zoo/cli/run_loop.py``) is the same for either: while the executor
+Both stand behind `Executor`. The loop over the models (loop.py) is the same for either: while the executor
 has room, submit the next model; then take the next finished one and write its row. Only the driver writes the
 run folder, so resume and ``--force`` work the same whatever ran the models.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from zoo.executors.base import Executor, RunSpec
+from zoo.executors.local import LocalExecutor
 
-from zoo.data import Dataset
-from zoo.isolation import Limits, WorkerSetup
-from zoo.registry import Entry
-from zoo.runner import ModelRun, Settings
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What every model of one run shares, whichever executor runs it."""
-
-    dataset: Dataset
-    settings: Settings
-    setup: WorkerSetup  # how a worker loads the plugins again
-    limits: Limits
-    isolation: bool  # each model in its own worker process (False: --no-isolation)
-    folder: Path  # the run folder: logs/<id>.log is written there
-
-
-class Executor(Protocol):
-    """Runs models and hands back their results; the caller writes them."""
-
-    def has_room(self) -> bool:
-        """Whether a model submitted now would start soon (more are queued, not lost, when it has none)."""
-        ...
-
-    def submit(self, entry: Entry) -> None:
-        """Start (or queue) one model."""
-        ...
-
-    def busy(self) -> bool:
-        """Whether a submitted model has not been handed back yet."""
-        ...
-
-    def next_result(self) -> tuple[Entry, ModelRun]:
-        """Wait for the next model to finish; its result whatever happened (a failure is its row)."""
-        ...
-
-    def cancel(self) -> None:
-        """Ctrl-C: stop every model still running or queued; what finished has been handed back already."""
-        ...
-
-    def close(self) -> None:
-        """Release what the executor holds (a Ray instance it started)."""
-        ...
+__all__ = ["Executor", "RunSpec", "open_executor"]
 
 
 def open_executor(kind: str, spec: RunSpec, options: dict, say) -> Executor:
@@ -67,6 +23,4 @@ def open_executor(kind: str, spec: RunSpec, options: dict, say) -> Executor:
         from zoo.executors.ray import RayExecutor  # imports Ray: only here, only for --executor ray
 
         return RayExecutor(spec, say=say, **options)
-    from zoo.executors.local import LocalExecutor
-
     return LocalExecutor(spec, **options)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from zoo.executors import RunSpec
+from zoo.executors.base import RunSpec
 from zoo.isolation import run_in_process, run_isolated
 from zoo.offline import offline
 from zoo.registry import Entry
-from zoo.runner import ModelRun, Report
+from zoo.results import ModelRun
+from zoo.settings import Report
 
 Progress = Callable[[Entry], AbstractContextManager[Report]]
 """``progress(entry)``: a context in which one model runs, giving the `Report` its steps are told to."""

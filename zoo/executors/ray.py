@@ -21,11 +21,12 @@ from typing import Any
 from zoo.data import Dataset
 from zoo.data.images import EncodedImage
 from zoo.errors import ZooError
-from zoo.executors import RunSpec
+from zoo.executors.base import RunSpec
 from zoo.executors.ray_worker import WorkerSpec, run_part
 from zoo.files import atomic_write
 from zoo.registry import Entry
-from zoo.runner import FAILED, ModelRun, blank_result
+from zoo.results import ModelRun, Status
+from zoo.runner import blank_result
 from zoo.shards import merge, split
 
 try:
@@ -114,9 +115,8 @@ class RayExecutor:
         parts: list[ModelRun] = model.parts  # type: ignore[assignment]
         run = parts[0] if len(parts) == 1 else merge(model.entry, self.spec.dataset, self.spec.settings, parts)
         if len(parts) > 1:
-            run.result["shards"] = [
-                {"images": len(part.scoring[1]) if part.scoring else None, "host": part.result.get("host")}
-                for part in parts
+            run.result.shards = [
+                {"images": len(part.scoring[1]) if part.scoring else None, "host": part.result.host} for part in parts
             ]
         text = model.logs[0]
         if len(parts) > 1:
@@ -243,7 +243,7 @@ def _collect(ref: Any, entry: Entry) -> tuple[ModelRun, str]:
         return out["run"], out["log"]
     except ray.exceptions.RayError as error:
         result = blank_result(entry)
-        result["status"], result["reason"] = FAILED, lost(error)
+        result.status, result.reason = Status.FAILED, lost(error)
         return ModelRun(result), ""
 
 

@@ -16,7 +16,9 @@ from zoo.data import Dataset
 from zoo.isolation import Limits, WorkerSetup, run_in_process, run_isolated
 from zoo.offline import offline
 from zoo.registry import Entry
-from zoo.runner import FAILED, ModelRun, Part, Settings, blank_result, no_report
+from zoo.results import Host, ModelRun, Status
+from zoo.runner import blank_result
+from zoo.settings import Part, Settings, no_report
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
     here = host(settings.device, settings.threads, gpu=False)  # the model's own process names the GPU
     problem = _missing_model(entry, spec.setup, here["hostname"])
     if problem:
-        result = {**blank_result(entry), "status": FAILED, "reason": problem, "host": here}
+        result = blank_result(entry)
+        result.status, result.reason, result.host = Status.FAILED, problem, Host.from_dict(here)
         return {"run": ModelRun(result), "log": ""}
     with tempfile.TemporaryDirectory(prefix="zoo-ray-") as work:
         log = Path(work) / f"{entry.id}.log"  # the name the reasons cite, as in the run folder's logs/
@@ -52,7 +55,8 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
                 plugins = _load_plugins(spec.setup)
                 run = run_in_process(entry, dataset, settings, plugins, no_report, part)
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-    run.result.setdefault("host", here)
+    if run.result.host is None:
+        run.result.host = Host.from_dict(here)
     return {"run": run, "log": text}
 
 
@@ -64,12 +68,12 @@ def _load_plugins(setup: WorkerSetup) -> Any:
     return _plugins[setup.plugin_dirs]
 
 
-def _missing_model(entry: Entry, setup: WorkerSetup, hostname: str) -> str:
+def _missing_model(entry: Entry, setup: WorkerSetup, hostname: str) -> str | None:
     """Why this worker cannot build the model the driver found (its plugin is not installed here, or failed to
-    import), in words; "" when it can."""
+    import), in words; None when it can."""
     plugins = _load_plugins(setup)
     if entry.model in plugins.models:
-        return ""
+        return None
     problems = [str(p) for p in plugins.problems if not entry.plugin or p.plugin == entry.plugin]
     folders = ", ".join(setup.plugin_dirs + tuple(filter(None, os.environ.get("ZOO_PLUGINS_DIR", "").split(":"))))
     return (

@@ -16,25 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo.fetch import config
+from zoo.fetch.http import reach
 from zoo.fetch.integrity import mismatch
 from zoo.fetch.progress import Progress
-from zoo.fetch.remote import FetchError, HubFile, RemoteFile
+from zoo.fetch.remote import FetchError, HubFile, RemoteFile, hub_cache_dir
+
+cache_dir = hub_cache_dir  # the cache zoo reads and fills (its place is the file's to say: `zoo.fetch.remote`)
 
 HUB = "https://huggingface.co"
-
-
-def _default_cache() -> Path:
-    env = os.environ
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if env.get(name):
-            return Path(os.path.expandvars(env[name])).expanduser()
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(os.path.expandvars(home)).expanduser() / "hub"
-
-
-def cache_dir() -> Path:
-    """The Hugging Face cache zoo reads and fills, from the environment now (not when a library was imported)."""
-    return config.library_cache("huggingface", _default_cache)
 
 
 def remote(repo_id: str, filename: str, revision: str) -> RemoteFile:
@@ -44,19 +33,9 @@ def remote(repo_id: str, filename: str, revision: str) -> RemoteFile:
     )
 
 
-def locate(hub: HubFile) -> Path | None:
-    """Where the cache holds the file at that revision (None when it does not)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(hub.repo_id, hub.filename, cache_dir=cache_dir(), revision=hub.revision)
-    return Path(found) if isinstance(found, str) else None
-
-
 def download(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
     """Fetch the file with ``hf_hub_download``; `FetchError` with the cause in one line when it cannot be done."""
-    from huggingface_hub import hf_hub_download
-
-    from zoo.fetch.http import reach
+    from huggingface_hub import hf_hub_download  # imported when a file is fetched: huggingface_hub is slow to import
 
     hub = file.hub
     assert hub is not None

@@ -43,8 +43,8 @@ def digest(path: Path, kind: str = "sha256") -> str:
     return _digests[key]
 
 
-def mismatch(path: Path, file: RemoteFile) -> str:
-    """What about ``path`` contradicts what is known of ``file`` ("" when nothing does)."""
+def mismatch(path: Path, file: RemoteFile) -> str | None:
+    """What about ``path`` contradicts what is known of ``file`` (None when nothing does)."""
     size = path.stat().st_size
     if file.size is not None and size != file.size:
         return f"{size} bytes where {file.size} were expected (truncated or replaced)"
@@ -63,7 +63,7 @@ def mismatch(path: Path, file: RemoteFile) -> str:
         kind = "sha256" if len(blob) == 64 else "git-sha1"
         if digest(path.resolve(), kind) != blob:
             return f"its content does not match the digest huggingface_hub stored it under ({blob[:16]}…)"
-    return ""
+    return None
 
 
 def _blob_digest(path: Path) -> str | None:
@@ -79,34 +79,15 @@ def _blob_digest(path: Path) -> str | None:
 
 def state(file: RemoteFile) -> FileState:
     """Where ``file`` is and whether it can be loaded."""
-    path = locate(file)
+    path = file.locate()
     if path is None or not path.is_file():
         return FileState(MISSING, path)
     problem = mismatch(path, file)
     return FileState(CORRUPT, path, problem) if problem else FileState(PRESENT, path)
 
 
-def locate(file: RemoteFile) -> Path | None:
-    """The file's place on this machine (where it is, or where it will go when that is known beforehand)."""
-    if file.hub is None:
-        return file.path
-    from zoo.fetch import huggingface
-
-    return huggingface.locate(file.hub)
-
-
-def destination(file: RemoteFile) -> Path:
-    """Where the file is or goes, for people to read: its path, or its repository's folder in the hub cache."""
-    path = locate(file)
-    if path is not None:
-        return path
-    from zoo.fetch import huggingface
-
-    return huggingface.cache_dir() / f"models--{file.hub.repo_id.replace('/', '--')}"
-
-
-def refusal(files: list[RemoteFile], model_id: str) -> str:
-    """Why ``files`` must not be loaded ("" when none fails its check): the first file that is there but is not the
+def refusal(files: list[RemoteFile], model_id: str) -> str | None:
+    """Why ``files`` must not be loaded (None when none fails its check): the first file that is there but is not the
     official one, and what to do. (A missing file is the plugin's to report: it knows where else it looked.)"""
     for file in files:
         found = state(file)
@@ -115,4 +96,4 @@ def refusal(files: list[RemoteFile], model_id: str) -> str:
                 f"{found.path} is not the official file: {found.detail}; it was not loaded. "
                 f"`zoo pull --models {model_id}` fetches it again"
             )
-    return ""
+    return None

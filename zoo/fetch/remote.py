@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from zoo.fetch import config
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,32 @@ class HubFile:
     repo_id: str  # "facebook/detr-resnet-50"
     filename: str  # "model.safetensors"
     revision: str  # a commit (pinned) or a branch such as "main"
+
+    def locate(self) -> Path | None:
+        """Where huggingface_hub's cache holds the file at that revision (None when it does not)."""
+        from huggingface_hub import try_to_load_from_cache  # huggingface_hub is slow to import: only when asked
+
+        found = try_to_load_from_cache(self.repo_id, self.filename, cache_dir=hub_cache_dir(), revision=self.revision)
+        return Path(found) if isinstance(found, str) else None
+
+    @property
+    def folder(self) -> Path:
+        """The repository's folder in the cache."""
+        return hub_cache_dir() / f"models--{self.repo_id.replace('/', '--')}"
+
+
+def _default_hub_cache() -> Path:
+    env = os.environ
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if env.get(name):
+            return Path(os.path.expandvars(env[name])).expanduser()
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face cache zoo reads and fills, from the environment now (not when a library was imported)."""
+    return config.library_cache("huggingface", _default_hub_cache)
 
 
 @dataclass(frozen=True)
@@ -45,6 +74,16 @@ class RemoteFile:
     @property
     def expected_bytes(self) -> int | None:
         return self.size if self.size is not None else self.size_estimate
+
+    def locate(self) -> Path | None:
+        """The file's place on this machine (where it is, or where it will go when that is known beforehand)."""
+        return self.path if self.hub is None else self.hub.locate()
+
+    @property
+    def destination(self) -> Path:
+        """Where the file is or goes, for people to read: its path, or its repository's folder in the hub cache."""
+        path = self.locate()
+        return path if path is not None or self.hub is None else self.hub.folder
 
 
 class FetchError(Exception):

@@ -19,6 +19,10 @@ from markupsafe import Markup, escape
 from zoo.files import atomic_write
 from zoo.report import fmt
 from zoo.report.page import ASSETS_DIR, Page, RunSource, build_page
+from zoo.results import RunResults
+
+Results = RunResults | dict[str, Any]
+"""A run's results: typed, or as results.json holds them."""
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -27,11 +31,12 @@ __all__ = ["RunSource", "build_page", "page_data", "render", "write_report"]
 
 
 def page_data(
-    runs: Sequence[dict[str, Any]], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None
+    runs: Sequence[Results], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None
 ) -> Page:
     """Everything the page shows, as plain values (dataclasses)."""
     dirs = list(run_dirs) if run_dirs is not None else [None] * len(runs)
-    return build_page([RunSource(results, directory) for results, directory in zip(runs, dirs)], out_dir)
+    typed = [results if isinstance(results, RunResults) else RunResults.from_dict(results) for results in runs]
+    return build_page([RunSource(results, directory) for results, directory in zip(typed, dirs)], out_dir)
 
 
 def _environment() -> jinja2.Environment:
@@ -58,13 +63,11 @@ def render_page(page: Page) -> str:
     return _environment().get_template("index.html").render(page=page, static=static)
 
 
-def render(
-    runs: Sequence[dict[str, Any]], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None
-) -> str:
+def render(runs: Sequence[Results], run_dirs: Sequence[Path | None] | None = None, out_dir: Path | None = None) -> str:
     return render_page(page_data(runs, run_dirs, out_dir))
 
 
-def write_report(runs: Sequence[dict[str, Any]], out_dir: Path, run_dirs: Sequence[Path | None] | None = None) -> Path:
+def write_report(runs: Sequence[Results], out_dir: Path, run_dirs: Sequence[Path | None] | None = None) -> Path:
     """Write ``out_dir/index.html`` for ``runs`` (read from ``run_dirs``, where their predictions, ground truth and
     thumbnails are); thumbnails of runs kept elsewhere are copied under ``out_dir/report-assets``."""
     out_dir = Path(out_dir)

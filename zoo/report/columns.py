@@ -116,25 +116,25 @@ DETECTION_COLUMNS = [
 def interval_note(series: Series) -> tuple[str, bool]:
     """The 95% interval of the median latency in milliseconds, shown over its half-width; flagged, with the reason,
     when it stayed wider than the run's --speed-precision."""
-    speed = series.result.get("speed") or {}
-    interval, halfwidth, calls = speed.get("median_ci_ms"), speed.get("ci_halfwidth"), speed.get("timed_calls")
-    if speed.get("latency_stop") == "budget" and not interval:
+    speed = series.result.speed
+    interval, halfwidth, calls = speed.median_ci_ms, speed.ci_halfwidth, speed.timed_calls
+    if speed.latency_stop == "budget" and not interval:
         plural = "call" if calls == 1 else "calls"
         return f"no 95% interval of the median: the budget ran out after {calls} timed {plural} (6 needed)", True
     if not interval or fmt.is_missing(halfwidth):
         return "", False
     span = f"{fmt.ms(interval[0])}–{fmt.ms(interval[1])} ms"
-    if speed.get("precise", True):
+    if speed.precise is not False:
         return f"95% interval of the median: {span}, from {calls} timed calls", False
     why = {
         "budget": f"the budget ran out after {calls} calls",
         "iters": f"the --iters cap was reached after {calls} calls",
-    }.get(speed.get("latency_stop"), f"after {calls} calls")
+    }.get(speed.latency_stop or "", f"after {calls} calls")
     return f"the 95% interval of the median stayed {plus_minus(halfwidth)}: {why} ({span})", True
 
 
 def speed_setting_of(series: Series) -> dict:
-    return (series.result.get("speed") or {}).get("setting") or {}
+    return series.result.speed.setting or {}
 
 
 def setting_note(series: Series) -> str:
@@ -147,7 +147,8 @@ def setting_note(series: Series) -> str:
 
 def hardware_note(series: Series) -> str:
     """Where a row was timed when that is other hardware than the rest of its run's; "" otherwise."""
-    return other_hardware(series.result.get("host"), series.run.hardware)
+    host = series.result.host.to_dict() if series.result.host else None
+    return other_hardware(host, series.run.hardware) or ""
 
 
 def latency_note(series: Series) -> tuple[str, bool]:

@@ -10,6 +10,7 @@ from zoo.context import describe_host, other_hardware
 from zoo.report import fmt
 from zoo.report.gallery import inside
 from zoo.report.runs import Run, RunSource, Series
+from zoo.results import Info, Labels, ModelResult, Speed
 
 
 @dataclass
@@ -54,65 +55,70 @@ class Entry:
 
 def model_details(series: list[Series]) -> list[Detail]:
     """What each model is, what it was given and what happened to it."""
-    return [Detail(s, _facts(s), str(s.result.get("traceback") or "")) for s in series]
+    return [Detail(s, _facts(s), s.result.traceback or "") for s in series]
 
 
 def _facts(s: Series) -> list[Fact]:
     r = s.result
-    info, speed = r.get("info") or {}, r.get("speed") or {}
+    info, speed = r.info, r.speed
     facts = [
         Fact("status", s.status),
-        Fact("family", fmt.plain(r.get("family"))),
-        Fact("plugin", fmt.plain(r.get("plugin"))),
-        Fact("framework", fmt.plain(r.get("framework"))),
-        Fact("weights", fmt.plain(r.get("weights"))),
+        Fact("family", fmt.plain(r.family)),
+        Fact("plugin", fmt.plain(r.plugin)),
+        Fact("framework", fmt.plain(r.framework)),
+        Fact("weights", fmt.plain(r.weights)),
         Fact("licence", _licence(r)),
-        *_fetch_facts(r.get("fetch"), _mirror(s.run)),
-        Fact("input size", fmt.plain(info.get("input_size"))),
-        Fact("parameters", fmt.whole(info.get("num_params"))),
+        *_fetch_facts(r.fetch or [], _mirror(s.run)),
+        Fact("input size", fmt.plain(info.input_size)),
+        Fact("parameters", fmt.whole(info.num_params)),
         Fact("GFLOPs", _gflops(info)),
     ]
-    if info.get("versions"):
-        facts.append(Fact("runtime", fmt.plain(info["versions"])))
-    facts += _published_facts(r.get("published"), r.get("reproduction"))
-    if info.get("settings"):
-        facts.append(Fact("model settings", fmt.plain(info["settings"])))
-    if r.get("prompts"):
-        facts += _prompt_facts(r["prompts"])
-    facts += _label_facts(r.get("labels") or {})
-    if speed:
+    if info.versions:
+        facts.append(Fact("runtime", fmt.plain(info.versions)))
+    facts += _published_facts(r.published, r.reproduction)
+    if info.settings:
+        facts.append(Fact("model settings", fmt.plain(info.settings)))
+    if r.prompts:
+        facts += _prompt_facts(r.prompts)
+    facts += _label_facts(r.labels)
+    if not speed.empty():
+        batches = f", {speed.batch_calls} at batch {speed.batch_size}" if speed.batch_calls else ""
         facts.append(
             Fact(
                 "timing",
-                f"{speed.get('warmup_calls', '?')} warm-up calls, {speed.get('timed_calls', '?')} timed at batch 1"
-                + (f", {speed['batch_calls']} at batch {speed.get('batch_size')}" if speed.get("batch_calls") else "")
-                + (" (stopped by the speed budget)" if speed.get("stopped_by_budget") else "")
+                f"{_or_unknown(speed.warmup_calls)} warm-up calls, {_or_unknown(speed.timed_calls)} timed at batch 1"
+                + batches
+                + (" (stopped by the speed budget)" if speed.stopped_by_budget else "")
                 + _interval(speed),
             )
         )
-    if r.get("load_s") is not None:
-        facts.append(Fact("load time", f"{fmt.significant(r['load_s'])} s"))
-    if r.get("first_call_s") is not None:
-        facts.append(Fact("first call after loading", f"{fmt.ms(r['first_call_s'] * 1000)} ms"))
-    if r.get("phases_s"):
-        facts.append(Fact("where the time went", _phases(r["phases_s"], r.get("in_model_s"))))
-    if r.get("host"):
-        facts.append(Fact("ran on", _host(r["host"], s.run.hardware)))
-    if r.get("shards"):
-        facts.append(Fact("shards", _shards(r["shards"])))
-    for what, why in (r.get("missing") or {}).items():
+    if r.load_s is not None:
+        facts.append(Fact("load time", f"{fmt.significant(r.load_s)} s"))
+    if r.first_call_s is not None:
+        facts.append(Fact("first call after loading", f"{fmt.ms(r.first_call_s * 1000)} ms"))
+    if r.phases_s:
+        facts.append(Fact("where the time went", _phases(r.phases_s, r.in_model_s)))
+    if r.host:
+        facts.append(Fact("ran on", _host(r.host.to_dict(), s.run.hardware)))
+    if r.shards:
+        facts.append(Fact("shards", _shards(r.shards)))
+    for what, why in r.missing.items():
         facts.append(Fact(f"no {what}", str(why)))
-    if r.get("notes"):
-        facts.append(Fact("notes", str(r["notes"])))
-    if r.get("reason"):
-        facts.append(Fact("reason", str(r["reason"])))
-    if s.run.local and s.run.directory is not None and inside(s.run.directory, r.get("predictions_file")):
-        facts.append(Fact("predictions", str(r["predictions_file"]), href=str(r["predictions_file"])))
+    if r.notes:
+        facts.append(Fact("notes", r.notes))
+    if r.reason:
+        facts.append(Fact("reason", r.reason))
+    if s.run.local and s.run.directory is not None and inside(s.run.directory, r.predictions_file):
+        facts.append(Fact("predictions", str(r.predictions_file), href=str(r.predictions_file)))
     return facts
 
 
+def _or_unknown(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
 def _prompt_facts(prompts: dict[str, Any]) -> list[Fact]:
-    """An open-vocabulary model's prompts (``result["prompts"]``): the template, the chunks, the text encoding's
+    """An open-vocabulary model's prompts (``result.prompts``): the template, the chunks, the text encoding's
     one-off cost, and the prompts themselves."""
     template = str(prompts.get("template"))
     asked = prompts.get("asked_template")
@@ -163,45 +169,45 @@ def _shards(shards: list[dict[str, Any]]) -> str:
     return f"the accuracy pass in {len(shards)} shards ({'; '.join(parts)}), merged and scored once; timed on shard 1"
 
 
-def _gflops(info: dict[str, Any]) -> str:
+def _gflops(info: Info) -> str:
     """GFLOPs of one forward pass: counted by torch on the run's first image, or as the plugin declares them."""
-    value = fmt.one_decimal(info.get("gflops"))
-    if info.get("gflops") is not None and info.get("gflops_source") == "declared by the plugin":
+    value = fmt.one_decimal(info.gflops)
+    if info.gflops is not None and info.gflops_source == "declared by the plugin":
         return f"{value} (declared by the plugin)"
-    return f"{value} on a {info.get('gflops_image') or '?'} image"
+    return f"{value} on a {info.gflops_image or '?'} image"
 
 
-def _label_facts(labels: dict[str, Any]) -> list[Fact]:
+def _label_facts(labels: Labels) -> list[Fact]:
     """How the model's labels were joined to the dataset's classes."""
-    if not labels:
+    if labels.empty():
         return []
     facts = []
-    if labels.get("class_agnostic"):
+    if labels.class_agnostic:
         facts.append(Fact("labels", "class-agnostic: boxes only"))
     else:
-        mapped = labels.get("mapped") or {}
+        mapped = labels.mapped or {}
         facts.append(
             Fact(
                 "labels",
-                f"{len(labels.get('space') or [])} in its label space, {len(mapped)} joined to dataset "
+                f"{len(labels.space or [])} in its label space, {len(mapped)} joined to dataset "
                 f"classes: {fmt.plain([f'{k}→{v}' for k, v in mapped.items()])}",
             )
         )
-        if labels.get("dropped"):
-            facts.append(Fact("predictions of other classes", fmt.plain(labels["dropped"])))
-    if labels.get("predictions") is not None:
-        facts.append(Fact("predictions", fmt.whole(labels["predictions"])))
+        if labels.dropped:
+            facts.append(Fact("predictions of other classes", fmt.plain(labels.dropped)))
+    if labels.predictions is not None:
+        facts.append(Fact("predictions", fmt.whole(labels.predictions)))
     return facts
 
 
-def _interval(speed: dict[str, Any]) -> str:
+def _interval(speed: Speed) -> str:
     """The 95% interval of the median latency and why timing stopped, for the timing fact."""
-    interval, halfwidth = speed.get("median_ci_ms"), speed.get("ci_halfwidth")
+    interval, halfwidth = speed.median_ci_ms, speed.ci_halfwidth
     if not interval or halfwidth is None:
         return ""
     low, high = (fmt.ms(value) for value in interval)
     why = {"precision": "precise enough", "iters": "--iters reached", "budget": "budget spent"}
-    stop = why.get(speed.get("latency_stop"), speed.get("latency_stop") or "")
+    stop = why.get(speed.latency_stop or "", speed.latency_stop or "")
     return f"; median ±{100 * halfwidth:.1f}% (95% interval {low}–{high} ms){f', stopped: {stop}' if stop else ''}"
 
 
@@ -225,14 +231,14 @@ def _published_facts(number: dict[str, Any] | None, check: dict[str, Any] | None
     return facts
 
 
-def _licence(result: dict[str, Any]) -> str:
+def _licence(result: ModelResult) -> str:
     """The weights' licence (an SPDX id). ``zoo run`` records null where the catalogue entry names none: the models
     without weights, or a plugin's model the catalogue does not list."""
-    if "licence" not in result:
+    if not result.recorded("licence"):
         return "unknown: not recorded by the zoo that wrote this run"
-    if result["licence"]:
-        return str(result["licence"])
-    if result.get("weights"):
+    if result.licence:
+        return result.licence
+    if result.weights:
         return "not recorded: the catalogue entry names no licence"
     return "none: the model has no weights"
 
@@ -340,15 +346,15 @@ def catalogue_entries(runs: list[Run], sources: Sequence[RunSource]) -> list[Ent
     """Each model's catalogue entry as its run recorded it (``key.entry`` and ``entry_notes`` of its result)."""
     entries = []
     for run, source in zip(runs, sources):
-        for result in source.results.get("models", []):
-            key = result.get("key") if isinstance(result.get("key"), dict) else {}
-            entry = {**(key.get("entry") or {}), "notes": result.get("entry_notes")}
+        for result in source.results.models:
+            key = result.key if isinstance(result.key, dict) else {}
+            entry = {**(key.get("entry") or {}), "notes": result.entry_notes}
             if key.get("weights"):
                 entry["weights"] = key["weights"]
             entries.append(
                 Entry(
                     run.label,
-                    str(result.get("id")),
+                    result.id,
                     *(fmt.plain(entry.get(k)) for k in ("plugin", "model", "weights", "options", "notes")),
                 )
             )

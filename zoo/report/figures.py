@@ -55,9 +55,9 @@ def tradeoff(series: list[Series]) -> tuple[list[charts.ScatterChart], str]:
 def latency(series: list[Series]) -> charts.LatencyChart | None:
     items = []
     for s in series:
-        speed = s.result.get("speed") or {}
+        speed = s.result.speed
         note = "untrained copy" if s.untrained else ""
-        items.append((s.mark, note, speed.get("latency_samples_ms") or {}, speed.get("latency_ms") or {}))
+        items.append((s.mark, note, speed.latency_samples_ms or {}, speed.latency_ms or {}))
     return charts.latency_chart(items)
 
 
@@ -71,7 +71,7 @@ def pr(series: list[Series]) -> tuple[list[charts.LineChart], list[tuple[Series,
     built, without = [], []
     curves = []
     for s in series:
-        curve = ((s.result.get("accuracy") or {}).get("coco") or {}).get("pr_curve")
+        curve = s.result.accuracy.coco.pr_curve if s.result.accuracy.coco else None
         if curve and curve.get("recall"):
             curves.append((s, curve))
         else:
@@ -97,12 +97,12 @@ def per_class_table(series: list[Series], sources: Sequence[RunSource]) -> PerCl
     """AP per class for each series that has one; None when none has."""
     classes: list[str] = []
     for source in sources:
-        for name in ((source.results.get("context") or {}).get("dataset") or {}).get("categories") or []:
+        for name in (source.results.context.get("dataset") or {}).get("categories") or []:
             if str(name) not in classes:
                 classes.append(str(name))
     with_ap, without = [], []
     for s in series:
-        per_class = ((s.result.get("accuracy") or {}).get("coco") or {}).get("per_class")
+        per_class = s.result.accuracy.coco.per_class if s.result.accuracy.coco else None
         if per_class:
             with_ap.append((s, per_class))
             classes += [str(name) for name in per_class if str(name) not in classes]

@@ -23,6 +23,7 @@ from PIL import Image
 
 from zoo.report import fmt
 from zoo.report.runs import OK, Run, Series
+from zoo.results import RunResults
 
 GALLERY_DIR = "gallery"
 GALLERY_CAP = 24
@@ -52,14 +53,14 @@ def worst_first(image_ids: Sequence[int], per_image: Iterable[dict[str, Any]]) -
     return sorted(image_ids, key=key)
 
 
-def sync_thumbnails(run_dir: Path, dataset: Any, results: dict[str, Any], cap: int = GALLERY_CAP) -> list[int]:
+def sync_thumbnails(run_dir: Path, dataset: Any, results: RunResults, cap: int = GALLERY_CAP) -> list[int]:
     """Make ``run_dir/gallery`` hold thumbnails of exactly the ``cap`` worst images; return their ids.
 
     Thumbnails already there are kept (they are not redrawn); those no longer among the worst are removed, so the
     folder stays small. An image that cannot be read is left out.
     """
     records = {image.id: image for image in dataset.images}
-    tables = [m.get("accuracy", {}).get("per_image_iou") for m in results.get("models", [])]
+    tables = [m.accuracy.per_image_iou for m in results.models]
     wanted = worst_first(list(records), tables)[:cap]
     folder = run_dir / GALLERY_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -218,13 +219,13 @@ def _gallery(runs: list[Run], series: list[Series], out_dir: Path | None, severa
     boxes = _truth_boxes(truth, names)
     thumbs = _thumbnails(runs, images)
     candidates = [i for i in images if i in thumbs] or list(images)
-    with_iou = [s for s in series if (s.result.get("accuracy") or {}).get("per_image_iou")]
-    ordered = worst_first(candidates, [s.result["accuracy"]["per_image_iou"] for s in with_iou])[:GALLERY_CAP]
-    shown = [s for s in series if s.status == OK and s.result.get("predictions_file") is not None]
+    with_iou = [s for s in series if s.result.accuracy.per_image_iou]
+    ordered = worst_first(candidates, [s.result.accuracy.per_image_iou for s in with_iou])[:GALLERY_CAP]
+    shown = [s for s in series if s.status == OK and s.result.predictions_file is not None]
     without = [(s, s.reason or "no predictions") for s in series if s not in shown]
     predictions: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for s in shown:
-        path = inside(s.run.directory, s.result.get("predictions_file")) if s.run.directory else None
+        path = inside(s.run.directory, s.result.predictions_file) if s.run.directory else None
         predictions[s.key] = confident_predictions(path, _conf(s.run)) if path else {}
     gallery_images = [
         _image(
@@ -285,7 +286,7 @@ def _image(
     sort = {}
     values = []
     for s, records in drawn:
-        iou = ((s.result.get("accuracy") or {}).get("per_image_iou") or {}).get(str(image_id))
+        iou = (s.result.accuracy.per_image_iou or {}).get(str(image_id))
         tiles.append(
             Tile(
                 s,

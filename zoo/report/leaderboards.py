@@ -225,11 +225,11 @@ def why(series: Series, column: Column) -> str:
     """Why the series has no value in ``column``."""
     result = series.result
     if series.status == FAILED:
-        return f"failed: {result.get('reason') or 'no reason recorded'}"
-    missing = result.get("missing") or {}
+        return f"failed: {result.reason or 'no reason recorded'}"
+    missing = result.missing
     for key in column.missing:
         if missing.get(key):
             return str(missing[key])
     if series.status == NO_WEIGHTS and column.missing and column.missing[-1] == "accuracy":
-        return f"no weights: {result.get('reason') or ''}".strip()
+        return f"no weights: {result.reason}".strip()
     return column.absent

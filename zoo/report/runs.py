@@ -12,6 +12,7 @@ from zoo.context import reference_hardware
 from zoo.leaderboard import row as leaderboard_row
 from zoo.leaderboard import sort_key
 from zoo.report import charts, fmt
+from zoo.results import ModelResult, RunResults, Status
 
 PALETTE = (
     "#4e79a7",
@@ -26,14 +27,14 @@ PALETTE = (
     "#7f7f7f",
 )
 SHAPES = ("circle", "square", "diamond", "triangle")
-OK, NO_WEIGHTS, FAILED = "ok", "no-weights", "failed"
+OK, NO_WEIGHTS, FAILED = Status.OK.value, Status.NO_WEIGHTS.value, Status.FAILED.value
 
 
 @dataclass(frozen=True)
 class RunSource:
     """One run to report: its ``results.json`` and the folder it came from (None: only the results are known)."""
 
-    results: dict[str, Any]
+    results: RunResults
     directory: Path | None = None
 
 
@@ -64,7 +65,7 @@ class Series:
     reason: str
     untrained: bool
     row: dict[str, Any]
-    result: dict[str, Any]
+    result: ModelResult
 
     @property
     def mark(self) -> charts.Mark:
@@ -72,7 +73,7 @@ class Series:
 
     @property
     def family(self) -> str:
-        return str(self.result.get("family") or "")
+        return str(self.result.family or "")
 
 
 @dataclass
@@ -86,9 +87,9 @@ def read_runs(sources: Sequence[RunSource], out_dir: Path | None) -> list[Run]:
     labels = run_labels([s.directory for s in sources])
     runs = []
     for index, (source, label) in enumerate(zip(sources, labels)):
-        models = source.results.get("models") or []
-        context = _with_model_versions(source.results.get("context") or {}, models)
-        counts = {status: sum(1 for m in models if m.get("status") == status) for status in (OK, NO_WEIGHTS, FAILED)}
+        models = source.results.models
+        context = _with_model_versions(source.results.context, models)
+        counts = {status: sum(1 for m in models if m.status == status) for status in (OK, NO_WEIGHTS, FAILED)}
         local = (
             source.directory is not None
             and out_dir is not None
@@ -106,21 +107,21 @@ def read_runs(sources: Sequence[RunSource], out_dir: Path | None) -> list[Run]:
                 counts=counts,
                 finished="finished" in context,
                 hardware=reference_hardware(
-                    context.get("hardware") or {}, [m.get("host") for m in models if isinstance(m, dict)]
+                    context.get("hardware") or {}, [m.host.to_dict() if m.host else None for m in models]
                 ),
             )
         )
     return runs
 
 
-def _with_model_versions(context: dict[str, Any], models: list[Any]) -> dict[str, Any]:
+def _with_model_versions(context: dict[str, Any], models: list[ModelResult]) -> dict[str, Any]:
     """The run's context with each model's own runtime (``info.versions`` of its result: onnxruntime, OpenCV, ...)
     beside the library versions the run recorded, as ``versions.models`` — for the page only."""
     runtimes = {}
     for model in models:
-        versions = (model.get("info") or {}).get("versions") if isinstance(model, dict) else None
+        versions = model.info.versions
         if isinstance(versions, dict) and versions:
-            runtimes[str(model.get("id"))] = ", ".join(f"{name} {version}" for name, version in versions.items())
+            runtimes[model.id] = ", ".join(f"{name} {version}" for name, version in versions.items())
     if not runtimes:
         return context
     return {**context, "versions": {**(context.get("versions") or {}), "models": runtimes}}
@@ -164,9 +165,8 @@ def read_series(runs: list[Run], sources: Sequence[RunSource]) -> list[Series]:
     """Every model of every run, in leaderboard order (a model's results together, at its best place)."""
     entries = []
     for run, source in zip(runs, sources):
-        for result in source.results.get("models") or []:
-            if isinstance(result, dict) and "id" in result:
-                entries.append((run, result, leaderboard_row(result, run.context.get("hardware"))))
+        for result in source.results.models:
+            entries.append((run, result, leaderboard_row(result, run.context.get("hardware"))))
     best: dict[str, tuple] = {}
     for run, _, row in entries:
         key = (sort_key(row), run.index)
@@ -177,7 +177,7 @@ def read_series(runs: list[Run], sources: Sequence[RunSource]) -> list[Series]:
     multi = len(runs) > 1
     series = []
     for n, (run, result, row) in enumerate(entries):
-        model = str(result["id"])
+        model = result.id
         colors.setdefault(model, PALETTE[len(colors) % len(PALETTE)])
         series.append(
             Series(
@@ -186,9 +186,9 @@ def read_series(runs: list[Run], sources: Sequence[RunSource]) -> list[Series]:
                 model=model,
                 label=f"{model} · {run.label}" if multi else model,
                 color=colors[model],
-                status=str(result.get("status") or "?"),
+                status=str(result.status),
                 reason=_reason(result),
-                untrained=bool(result.get("untrained")),
+                untrained=result.untrained,
                 row=row,
                 result=result,
             )
@@ -196,9 +196,9 @@ def read_series(runs: list[Run], sources: Sequence[RunSource]) -> list[Series]:
     return series
 
 
-def _reason(result: dict[str, Any]) -> str:
+def _reason(result: ModelResult) -> str:
     """Why this row lacks numbers, in one line: the failure or the missing weights, then the notes."""
-    parts = [str(text) for text in (result.get("reason"), result.get("notes")) if text]
+    parts = [str(text) for text in (result.reason, result.notes) if text]
     return " — ".join(parts)
 
 
@@ -206,7 +206,7 @@ def gap_notices(series: list[Series]) -> list[Notice]:
     """A line for each model whose measured AP is more than 1 AP point from the published one, with the causes."""
     notices = []
     for s in series:
-        check = s.result.get("reproduction") or {}
+        check = s.result.reproduction or {}
         if check.get("flagged"):
             notices.append(
                 Notice(

@@ -1,8 +1,10 @@
 """The catalogue's measured metadata — framework, parameters, GFLOPs, native input size — kept in ``registry.yaml``
 (each entry's ``meta:`` line) and the README's catalogue table generated from it.
 
-    python -m zoo.catalogue            # measure every entry, rewrite the meta lines and the README table
-    python -m zoo.catalogue --readme   # only regenerate the README table from registry.yaml
+    python -m tools.catalogue            # measure every entry, rewrite the meta lines and the README table
+    python -m tools.catalogue --readme   # only regenerate the README table from registry.yaml
+
+A maintainer script, run from the checkout (it rewrites the checkout's files): not part of the installed package.
 
 Each model is built untrained (no weights needed) and measured on one fixed 640x480 image, so the numbers are the
 architecture's and reproducible anywhere; a test checks them for the cheap models. An open-vocabulary model is
@@ -14,13 +16,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from zoo.registry import DEFAULT_REGISTRY, Entry, build_catalogue, build_model, load_registry
 
-README = DEFAULT_REGISTRY.parent / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
 IMAGE_SIZE = (640, 480)
 
@@ -110,7 +113,7 @@ def update_readme(text: str, table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.catalogue", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.catalogue", description=__doc__.splitlines()[0])
     parser.add_argument("--readme", action="store_true", help="only regenerate the README table")
     parser.add_argument("--models", help="measure only these ids (comma-separated)")
     args = parser.parse_args(argv)
