@@ -89,7 +89,7 @@ class OwlDetector(HubDetector):
             "chunks": 1,
             "max_tokens_per_prompt": MAX_TOKENS,
             "truncated": cut,
-            "text_encoder": "once per run; each image runs the image tower and the heads only",
+            "text_encoder": "each image runs only the image tower and the heads",
         }
         return self.record
 

@@ -146,7 +146,7 @@ def world_class(ultra: Any) -> type:
                 "template": template,
                 "prompts": texts,
                 "chunks": 1,
-                "text_encoder": f"CLIP ViT-B/32 text tower through transformers ({self.text_identity}), once per run",
+                "text_encoder": f"CLIP ViT-B/32 text tower through transformers ({self.text_identity})",
             }
 
         def info(self) -> zoo.ModelInfo:
