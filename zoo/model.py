@@ -92,6 +92,7 @@ class Model:
     framework: ClassVar[str] = ""  # the library that runs it: torchvision, ultralytics, transformers, numpy, ...
     description: ClassVar[str] = ""
     label_aliases: ClassVar[Mapping[str, str]] = {}  # extra "model label" -> "dataset category" names
+    open_vocabulary: ClassVar[bool] = False  # detects the classes it is given by name: zoo calls set_vocabulary
 
     labels: Sequence[str] | None = None
     """The label space, set by ``load``: ``labels[i]`` names what label ``i`` means. ``None``: class-agnostic."""
@@ -155,6 +156,17 @@ class Model:
         its threshold (before decoding and NMS), so the work it saves is really saved. Default: False, and the model
         is timed as it was for accuracy."""
         return False
+
+    def set_vocabulary(self, names: Sequence[str], template: str | None) -> dict[str, Any]:
+        """An open-vocabulary model (``open_vocabulary = True``) learns the dataset's classes here.
+
+        zoo calls it once, after ``load`` and before the first ``predict``, with the dataset's category names in
+        order and the run's ``--prompt-template`` (``None``: the model's own default, e.g. "a photo of a {}"). Build
+        the prompts, encode them with the text encoder and keep what a deployment would cache (zoo times this call
+        and reports it as the run's text encoding, apart from the per-image latency); set ``self.labels =
+        list(names)``, so label ``i`` is the dataset's category ``names[i]``. Return what to record: at least
+        ``{"template": ..., "prompts": [...]}``, plus the model's own settings (chunks, thresholds)."""
+        raise NotImplementedError(f"{type(self).__name__} is open_vocabulary but does not implement set_vocabulary()")
 
     # -- what zoo provides ---------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo import vocabulary
 from zoo.data import Dataset
 from zoo.registry import Entry
 from zoo.results import ModelResult, Status
@@ -80,7 +81,7 @@ def causes(result: ModelResult, dataset: Dataset, protocol: dict[str, Any]) -> l
         value = next((settings[name] for name in names if settings.get(name) is not None), None)
         if protocol.get(key) is not None and value is not None and _differ(value, protocol[key]):
             found.append(f"{key} {value}, where the published protocol uses {protocol[key]}")
-    return found
+    return found + vocabulary.protocol_causes(result.prompts, protocol)
 
 
 def _differ(a: Any, b: Any) -> bool:

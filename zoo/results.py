@@ -212,6 +212,7 @@ class ModelResult(Record):
     finished: str | None = None
     predictions_file: str | None = None
     shards: list[dict[str, Any]] | None = None  # --shards: each part's images and host
+    prompts: dict[str, Any] | None = None  # an open-vocabulary model's prompts and text encoding (zoo.vocabulary)
     omit_none: ClassVar[bool] = True
 
     def note(self, text: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import accuracy, fetch, reproduction, timing
+from zoo import accuracy, fetch, reproduction, timing, vocabulary
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -63,6 +63,9 @@ def evaluate(
                 model = _load(entry, plugins, settings, weights, result)
             if model is None:
                 return run
+            if vocabulary.wants(model):  # an open-vocabulary model: the dataset's names, encoded once
+                with clocks.phase("text_encoding"):
+                    _step(result, "text encoding", vocabulary.give, model, dataset, settings.prompt_template, result)
             clocks.count_calls(model)
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass

@@ -74,6 +74,12 @@ class Settings:
         None, "CPU threads: torch's, and Model.threads for other runtimes (default: their own choice)", metavar="N",
         low=1,
     )  # fmt: skip
+    prompt_template: str | None = option(
+        None,
+        "the prompt open-vocabulary models get for each class, with {} for its name (default: each model's own, "
+        "e.g. 'a photo of a {}'); recorded with the result",
+        metavar="TEXT",
+    )
 
     def record(self) -> dict[str, Any]:
         """The settings as results.json records them (the weights overrides are in each row's key)."""
@@ -118,6 +124,8 @@ def check(args: argparse.Namespace) -> None:
     for item in dataclasses.fields(Settings):
         spec = item.metadata.get("option")
         value = getattr(args, item.name, None) if spec else None
+        if item.name == "prompt_template":
+            check_template(value)
         if value is None or spec["flag"] or isinstance(value, str):
             continue
         low, high = spec["low"], spec["high"]
@@ -126,6 +134,19 @@ def check(args: argparse.Namespace) -> None:
         if low is not None and value < low:
             unit = " pixels" if item.name == "imgsz" else ""
             raise ZooError(f"{flag_name(item.name)} {value}: give {low:g}{unit} or more")
+
+
+def check_template(template: str | None) -> str | None:
+    """``--prompt-template``: text with exactly one ``{}`` where the class name goes (``"a photo of a {}"``)."""
+    if template is None:
+        return None
+    rest = template.replace("{}", "", 1)
+    if template.count("{}") != 1 or "{" in rest or "}" in rest:
+        raise ZooError(
+            f"--prompt-template {template!r}: give text with exactly one {{}} where the class name goes, "
+            "e.g. --prompt-template 'a photo of a {}'"
+        )
+    return template
 
 
 def from_args(args: argparse.Namespace, **values: Any) -> Settings:

@@ -78,6 +78,8 @@ def _facts(s: Series) -> list[Fact]:
     facts += _published_facts(r.published, r.reproduction)
     if info.settings:
         facts.append(Fact("model settings", fmt.plain(info.settings)))
+    if r.prompts:
+        facts += _prompt_facts(r.prompts)
     facts += _label_facts(r.labels)
     if not speed.empty():
         batches = f", {speed.batch_calls} at batch {speed.batch_size}" if speed.batch_calls else ""
@@ -115,8 +117,34 @@ def _or_unknown(value: Any) -> str:
     return "?" if value is None else str(value)
 
 
+def _prompt_facts(prompts: dict[str, Any]) -> list[Fact]:
+    """An open-vocabulary model's prompts (``result.prompts``): the template, the chunks, the text encoding's
+    one-off cost, and the prompts themselves."""
+    template = str(prompts.get("template"))
+    asked = prompts.get("asked_template")
+    origin = "--prompt-template" if asked else "the model's default"
+    chunks = prompts.get("chunks")
+    seconds = prompts.get("text_encoding_s")
+    facts = [
+        Fact(
+            "prompt template",
+            f"{template!r} ({origin}), {prompts.get('classes')} classes"
+            + (f" in {chunks} chunks" if chunks and chunks > 1 else ""),
+        ),
+        Fact(
+            "text encoding",
+            (f"{fmt.ms(seconds * 1000)} ms once per run" if seconds is not None else "not measured")
+            + (f"; {prompts['text_encoder']}" if prompts.get("text_encoder") else ""),
+        ),
+        Fact("prompts", fmt.plain(prompts.get("prompts"))),
+    ]
+    if prompts.get("truncated"):
+        facts.append(Fact("prompts cut to the text encoder's length", fmt.plain(prompts["truncated"])))
+    return facts
+
+
 PHASES = {"load": "load", "warm_up": "warm-up", "describe": "FLOP count", "predict": "accuracy pass",
-          "score": "scoring", "speed": "speed timing"}  # fmt: skip
+          "score": "scoring", "speed": "speed timing", "text_encoding": "text encoding"}  # fmt: skip
 
 
 def _phases(phases: dict[str, float], in_model: float | None) -> str:
