@@ -18,6 +18,7 @@ from tests.test_run import FAST, run_zoo
 from zoo.data import load_dataset
 from zoo.report import charts, render
 from zoo.report.gallery import THUMB_SIDE, sync_thumbnails, worst_first
+from zoo.results import RunResults
 from zoo.runfolder import read_results
 
 # every place a plugin, a registry entry or a dataset puts a name into the page gets its own hostile string
@@ -421,8 +422,9 @@ def test_the_run_folder_keeps_only_the_worst_images_as_thumbnails(tmp_path):
     dataset = load_dataset(SMALL_SHAPES)
     ids = [image.id for image in dataset.images]
     scores = {str(i): 0.9 for i in ids} | {str(ids[4]): 0.1, str(ids[2]): 0.3}
-    assert sync_thumbnails(tmp_path, dataset, {"models": []}, cap=2) == ids[:2], "before any model: the first"
-    kept = sync_thumbnails(tmp_path, dataset, {"models": [{"accuracy": {"per_image_iou": scores}}]}, cap=2)
+    assert sync_thumbnails(tmp_path, dataset, RunResults(), cap=2) == ids[:2], "before any model: the first"
+    scored = RunResults.from_dict({"models": [{"id": "m", "accuracy": {"per_image_iou": scores}}]})
+    kept = sync_thumbnails(tmp_path, dataset, scored, cap=2)
     assert kept == [ids[4], ids[2]]
     assert sorted(p.name for p in (tmp_path / "gallery").iterdir()) == sorted([f"{ids[4]}.jpg", f"{ids[2]}.jpg"])
 
