@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from zoo.detections import Detections
 
-if TYPE_CHECKING:  # zoo.model applies this module's rules
-    from zoo.model import Model
+
+class Predicts(Protocol):
+    """What `check_batch_call` calls: a `zoo.Model` (which applies this module's rules to its every call)."""
+
+    def predict(self, images: list[np.ndarray]) -> Any: ...
+
 
 ONE_EACH, BOXES, SCORES, LABELS = "one-each", "boxes", "scores", "labels"
 """The rules, as `ContractError.rule` names them."""
@@ -66,7 +70,7 @@ def check_outputs(results: Sequence[Any], images: Sequence[np.ndarray], num_labe
     return Checked(detections, zero_size, past_edge)
 
 
-def check_batch_call(model: Model, images: Sequence[np.ndarray]) -> None:
+def check_batch_call(model: Predicts, images: Sequence[np.ndarray]) -> None:
     """One untimed `Model.predict` call on the first two of ``images`` together, its output checked as every call's
     is; raises `ContractError` when it breaks a rule. Every call of a run's accuracy pass and warm-up is at batch 1,
     where a ``postprocess`` that returns one result for the whole batch looks right: a run that times no batch (the
