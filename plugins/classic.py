@@ -44,6 +44,7 @@ class HogPeople(zoo.Model):
     name = "hog-people"
     family = "classic"
     framework = "opencv"
+    finetune_unsupported = "OpenCV ships this detector trained; it has no training zoo could run on a dataset"
     description = "HOG + linear SVM pedestrian detector (Dalal & Triggs 2005), as OpenCV ships it"
 
     def __init__(
@@ -108,6 +109,7 @@ class HaarCascade(zoo.Model):
 
     family = "classic"
     framework = "opencv"
+    finetune_unsupported = "OpenCV ships these cascades trained; retraining one (opencv_traincascade) is not a detector fine-tune"
     cascade: str = ""
 
     def __init__(

@@ -53,6 +53,7 @@ COLUMNS = (
     "reproduction",
     "framework",
     "weights",
+    "trained_on",
     "timed_on",
     "reason",
 )
@@ -121,9 +122,22 @@ def row(result: dict[str, Any], hardware: dict[str, Any] | None = None) -> dict[
         "memory_mb": memory,
         "framework": result.get("framework"),
         "weights": result.get("weights"),
+        "trained_on": trained_on_text(result.get("trained_on")),
         "timed_on": timed_on(result.get("host")),
         "reason": "; ".join(reasons),
     }
+
+
+def trained_on_text(record: dict[str, Any] | None) -> str | None:
+    """A fine-tuned row's ``trained_on``, short: ``shapes (fp 1a2b…) 10-shot seed 0, 20 epochs, from scratch``."""
+    if not record:
+        return None
+    shots = f" {record['shots']}-shot" if record.get("shots") else ""
+    scratch = ", from scratch" if record.get("from_scratch") else ""
+    return (
+        f"{record['dataset']} (fingerprint {record['fingerprint']}){shots} seed {record['seed']}, "
+        f"{record['epochs']} epoch(s){scratch}"
+    )
 
 
 def timed_on(host: dict[str, Any] | None) -> str | None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.cli import models, plugin, pull, report, run, train
+from zoo.cli import fewshot, models, plugin, pull, report, run, train
 from zoo.cli.common import console, plugin_options, safe, weights_environment, weights_options
 from zoo.errors import ZooError
 
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     pull.add(commands, common, weights)
     models.add(commands, common, weights)
     train.add(commands)
+    fewshot.add(commands, common)
     report.add(commands)
     plugin.add(commands)
     return parser

@@ -66,6 +66,7 @@ def _write(entry, model_run, job: Job) -> None:
     model_run.result["key"] = _key(entry, job)
     model_run.result["entry_notes"] = entry.notes
     model_run.result["licence"] = entry.licence or None
+    model_run.result["trained_on"] = entry.meta.get("trained_on")  # fine-tuned (zoo.adapt.folder), else None
     model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     job.folder.add(model_run)
     print_result(model_run.result)
