@@ -25,6 +25,7 @@ RECIPE = {"optimizer": "AdamW", "lr": 1e-4, "lr_backbone": 1e-5, "weight_decay":
 def build(detector: Any, session: Any) -> tuple[Any, Any, str]:
     """The module with the dataset's labels, its image processor, and what it started from."""
     import torch
+
     import transformers
 
     from .detector import _no_pretrained_backbone
@@ -56,8 +57,8 @@ def build(detector: Any, session: Any) -> tuple[Any, Any, str]:
 def finetune(detector: Any, session: Any) -> Any:
     """Train and save; ``session.epoch_end`` after every epoch with the saved folder."""
     import torch
-    import transformers
 
+    import transformers
     from zoo.adapt.training import Finetuned
 
     settings = session.settings

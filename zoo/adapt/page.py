@@ -42,7 +42,9 @@ def write_page(path: Path, rows: list[dict[str, Any]], summary: list[dict[str, A
     scratch = sorted({r["model"] for r in rows if r.get("from_scratch")})
     note = (
         f"<p><strong>From scratch</strong> (untrained copies, no base weights on this machine): "
-        f"{html.escape(', '.join(scratch))}.</p>" if scratch else ""
+        f"{html.escape(', '.join(scratch))}.</p>"
+        if scratch
+        else ""
     )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ("model", "K", "AP mean", "AP std", "AP50 mean",
                                                            "AP50 std", "mean IoU", "seeds"))  # fmt: skip
@@ -53,7 +55,9 @@ def write_page(path: Path, rows: list[dict[str, Any]], summary: list[dict[str, A
     )  # fmt: skip
     failed = "".join(
         f"<li>{html.escape(r['model'])} K={r['shots']} seed {r['seed']}: {html.escape(r['status'])} — "
-        f"{html.escape(str(r.get('reason') or ''))}</li>" for r in rows if r["status"] != "ok"
+        f"{html.escape(str(r.get('reason') or ''))}</li>"
+        for r in rows
+        if r["status"] != "ok"
     )
     page = (
         "<!doctype html><meta charset=utf-8><title>zoo few-shot</title>"

@@ -91,7 +91,9 @@ def finetune(model: Any, session: Session, keep_all: str) -> Finetuned:
         losses = []
         order = rng.permutation(len(images))
         for start in range(0, len(order), settings.batch):
-            batch = [_sample(images[int(i)], index, rng, settings.device) for i in order[start : start + settings.batch]]
+            batch = [
+                _sample(images[int(i)], index, rng, settings.device) for i in order[start : start + settings.batch]
+            ]
             for group in optimizer.param_groups:
                 group["lr"] = recipe["lr"] * _factor(recipe, step, warmup, epoch, settings.max_epochs, session)
             loss_parts = module([image for image, _ in batch], [target for _, target in batch])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,8 @@ def finetune(model: Any, session: Session, wrapper: Any, base: Path | None) -> F
     shutil.copy2(run / "weights" / "last.pt", session.out / CHECKPOINT)
     shutil.rmtree(run / "weights", ignore_errors=True)
     shutil.rmtree(session.out / "data", ignore_errors=True)
-    library = {"arguments": {k: v for k, v in arguments.items() if k != "project"}, "ultralytics": ultralytics.__version__,
+    shown = {**arguments, "data": "a YOLO-format view zoo wrote (removed after training)"}
+    library = {"arguments": {k: v for k, v in shown.items() if k != "project"}, "ultralytics": ultralytics.__version__,
                "defaults": "ultralytics' own optimiser ('auto'), warm-up, schedule and augmentation",
                "results_csv": "run/results.csv"}  # fmt: skip
     return Finetuned(CHECKPOINT, base_weights, library)
@@ -72,7 +73,9 @@ def finetune(model: Any, session: Session, wrapper: Any, base: Path | None) -> F
 def _epoch_end(trainer: Any, session: Session) -> None:
     """After ultralytics saved ``last.pt``: the epoch's mean loss (the sum of its loss terms), ultralytics' own
     validation numbers, and zoo's validation AP of that checkpoint."""
-    loss = float(trainer.tloss.sum()) if getattr(trainer, "tloss", None) is not None else None
+    items = getattr(trainer, "tloss", None)  # the epoch's running mean of each loss term (a dict, or a tensor)
+    values = items.values() if isinstance(items, dict) else (items if items is not None else [])
+    loss = float(sum(float(v) for v in values)) if items is not None else None
     own = {k: round(float(v), 6) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
     checkpoint = Path(trainer.last) if session.val is not None else None
     session.epoch_end(trainer.epoch + 1, loss, checkpoint, ultralytics_metrics=own)
@@ -85,17 +88,19 @@ def _log_to(path: Path) -> Iterator[None]:
     """ultralytics' logger into the model's log (its handlers write to the stdout they found on import)."""
     logger = logging.getLogger("ultralytics")
     level = logger.level
-    streams = [(h, h.stream) for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    streams = [(h, h.stream, h.level) for h in logger.handlers if isinstance(h, logging.StreamHandler)]
     with open(path, "a", encoding="utf-8") as log:
-        for handler, _ in streams:
+        for handler, _, _ in streams:
             handler.setStream(log)
+            handler.setLevel(logging.INFO)
         logger.setLevel(logging.INFO)
         try:
             yield
         finally:
             logger.setLevel(level)
-            for handler, stream in streams:
+            for handler, stream, handler_level in streams:
                 handler.setStream(stream)
+                handler.setLevel(handler_level)
 
 
 def _sha(path: Path) -> str:
