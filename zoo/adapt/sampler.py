@@ -3,9 +3,10 @@
 Images are visited in an order drawn from the seed; an image is taken when it adds an instance of a class still
 under K and pushes no class over K, and skipped otherwise (an image without boxes adds nothing and is skipped too).
 The walk stops once every class has K. Crowd / difficult regions are not instances: they travel with their image and
-count for nothing. A class with fewer than K instances in the whole dataset is a one-line error naming the class and
-its count; a walk that cannot reach K for a class (its instances only come in images that would overshoot another
-class) is an error that says so, with the seed.
+count for nothing. With several objects per image a walk can get stuck (every image left that has the missing class
+would push another past K): the walk is then drawn again in an order from ``(seed, attempt)``, up to 100 times, so
+one seed still names one sample. A class with fewer than K instances in the whole dataset is a one-line error naming
+the class and its count; a dataset where no walk reaches K is an error that says so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 from zoo.data import Dataset, ImageRecord
 from zoo.errors import ZooError
+
+ATTEMPTS = 100
 
 
 def instance_counts(record: ImageRecord) -> Counter[int]:
@@ -38,7 +41,21 @@ def k_shot_ids(dataset: Dataset, shots: int, seed: int) -> list[int]:
                 f"--shots {shots}: class {category.name!r} of {dataset.name} has only {totals[category.id]} "
                 f"instance(s); give at most {totals[category.id]} shots or a larger dataset"
             )
-    order = np.random.default_rng(seed).permutation(len(dataset.images))
+    for attempt in range(ATTEMPTS):
+        order = np.random.default_rng(seed if attempt == 0 else [seed, attempt]).permutation(len(dataset.images))
+        chosen, have = _walk(dataset, order, shots)
+        if chosen is not None:
+            return chosen
+    short = next(c for c in dataset.categories if have[c.id] < shots)
+    raise ZooError(
+        f"--shots {shots}, seed {seed}: the K-shot rule reached only {have[short.id]} instance(s) of {short.name!r} "
+        f"in {dataset.name} in {ATTEMPTS} orders (each image left with one would push a class past {shots}); give "
+        "fewer shots or a larger dataset"
+    )
+
+
+def _walk(dataset: Dataset, order: np.ndarray, shots: int) -> tuple[list[int] | None, Counter[int]]:
+    """One walk in ``order``: the image ids taken (None when it got stuck) and the instances reached per class."""
     have: Counter[int] = Counter()
     wanted = {category.id for category in dataset.categories}
     chosen: list[int] = []
@@ -51,13 +68,8 @@ def k_shot_ids(dataset: Dataset, shots: int, seed: int) -> list[int]:
         have.update(counts)
         chosen.append(record.id)
         if all(have[c] == shots for c in wanted):
-            return chosen
-    short = next(c for c in dataset.categories if have[c.id] < shots)
-    raise ZooError(
-        f"--shots {shots}, seed {seed}: the K-shot rule reached only {have[short.id]} instance(s) of {short.name!r} "
-        f"in {dataset.name} (every other image with one would push a class past {shots}); give fewer shots or a "
-        "larger dataset"
-    )
+            return chosen, have
+    return None, have
 
 
 def subset(dataset: Dataset, image_ids: list[int], label: str) -> Dataset:
