@@ -98,14 +98,14 @@ def finetune(model: Any, session: Session, keep_all: str) -> Finetuned:
                 group["lr"] = recipe["lr"] * _factor(recipe, step, warmup, epoch, settings.max_epochs, session)
             loss_parts = module([image for image, _ in batch], [target for _, target in batch])
             loss = sum(loss_parts.values())
-            if not math.isfinite(float(loss)):
+            if not math.isfinite(float(loss.detach())):
                 raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch}, step {step} ({_show(loss_parts)})")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
-            print(f"epoch {epoch} step {step} loss {float(loss):.4f} ({_show(loss_parts)})", flush=True)
+            print(f"epoch {epoch} step {step} loss {losses[-1]:.4f} ({_show(loss_parts)})", flush=True)
             if session.expired():
                 break
         _save(module, meta, path)
@@ -159,4 +159,4 @@ def _save(module: Any, meta: dict[str, Any], path: Any) -> None:
 
 
 def _show(parts: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {float(value):.3f}" for name, value in parts.items())
+    return ", ".join(f"{name} {float(value.detach()):.3f}" for name, value in parts.items())
