@@ -84,15 +84,15 @@ def finetune(detector: Any, session: Any) -> Any:
             records = [images[int(i)] for i in order[start : start + settings.batch]]
             batch = _batch(processor, records, index, rng, settings.device)
             loss = module(**batch).loss
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch}, step {step}")
+            if not math.isfinite(float(loss.detach())):
+                raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch}, step {step}")
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), RECIPE["clip_max_norm"])
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
-            print(f"epoch {epoch} step {step} loss {float(loss):.4f}", flush=True)
+            print(f"epoch {epoch} step {step} loss {losses[-1]:.4f}", flush=True)
             if session.expired():
                 break
         module.save_pretrained(path)
