@@ -109,7 +109,7 @@ class HaarCascade(zoo.Model):
 
     family = "classic"
     framework = "opencv"
-    finetune_unsupported = "OpenCV ships these cascades trained; retraining one (opencv_traincascade) is not a detector fine-tune"
+    finetune_unsupported = "OpenCV ships these cascades trained; zoo does not retrain them (opencv_traincascade)"
     cascade: str = ""
 
     def __init__(

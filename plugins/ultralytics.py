@@ -348,7 +348,6 @@ class UltralyticsDetector(zoo.Model):
             )
         return detections
 
-
     def finetune(self, session):
         """Fine-tune with ultralytics' own trainer (`zoo.adapt.ultralytics_training`): from the official checkpoint
         when it is here (or the file ``weights`` names), else from the architecture's yaml ("from scratch")."""

@@ -31,8 +31,8 @@ def test_fewshot_writes_a_row_per_model_k_and_seed_and_the_summary(fewshot):
     assert code == 0, stderr
     assert stdout.strip() == str(out / "fewshot.html")
     rows = list(csv.DictReader((out / "fewshot.csv").open()))
-    assert [(r["model"], r["shots"], r["seed"]) for r in rows if r["model"] == "yolos-tiny"] == [
-        ("yolos-tiny", "1", "0"), ("yolos-tiny", "1", "1"), ("yolos-tiny", "2", "0"), ("yolos-tiny", "2", "1")]  # fmt: skip
+    ours = [(r["shots"], r["seed"]) for r in rows if r["model"] == "yolos-tiny"]
+    assert ours == [("1", "0"), ("1", "1"), ("2", "0"), ("2", "1")]
     for row in rows:
         if row["model"] == "yolos-tiny":
             assert row["status"] == "ok" and row["map"] != "" and row["train_s"] != "" and row["from_scratch"] == "True"

@@ -103,8 +103,8 @@ def test_a_test_set_that_shares_images_with_the_training_set_is_refused(trained,
 
 
 def test_models_without_training_get_an_unsupported_row_with_the_reason(tmp_path):
-    code, _, stderr = run_zoo("train", "--models", "hog-people,reference-blobs,regressor,rcnn,fast-rcnn", "--data", TRAIN,
-                              "--epochs", "1", "--out", str(tmp_path))  # fmt: skip
+    models = "hog-people,reference-blobs,regressor,rcnn,fast-rcnn"
+    code, _, stderr = run_zoo("train", "--models", models, "--data", TRAIN, "--epochs", "1", "--out", str(tmp_path))
     assert code == 0, stderr
     index = json.loads((tmp_path / "manifest.json").read_text())
     rows = {row["id"]: row for row in index["models"]}

@@ -18,8 +18,15 @@ import numpy as np
 from zoo.adapt.folder import FROM_SCRATCH
 
 CHECKPOINT = "model"
-RECIPE = {"optimizer": "AdamW", "lr": 1e-4, "lr_backbone": 1e-5, "weight_decay": 1e-4, "clip_max_norm": 0.1,
-          "lr_drop": "x0.1 at 2/3 of the run", "source": "DETR (Carion et al. 2020), facebookresearch/detr main.py"}  # fmt: skip
+RECIPE = {
+    "optimizer": "AdamW",
+    "lr": 1e-4,
+    "lr_backbone": 1e-5,
+    "weight_decay": 1e-4,
+    "clip_max_norm": 0.1,
+    "lr_drop": "x0.1 at 2/3 of the run",
+    "source": "DETR (Carion et al. 2020), facebookresearch/detr main.py",
+}
 
 
 def build(detector: Any, session: Any) -> tuple[Any, Any, str]:
