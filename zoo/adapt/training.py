@@ -93,6 +93,7 @@ class Session:
         if row.get("val", {}).get("map") is not None:
             shown += f", val AP {row['val']['map']:.3f}"
         self.progress(f"epoch {epoch}: {shown}", self._done(epoch))
+        print(f"zoo: epoch {epoch}: {shown} ({row['seconds']} s of training)", flush=True)  # into logs/ID.log
 
     def _done(self, epoch: int) -> float:
         if self.settings.minutes is not None and not self.settings.epochs:
