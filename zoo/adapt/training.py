@@ -10,8 +10,10 @@ class has no ``finetune`` gets the status ``unsupported`` with its class's ``fin
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -137,6 +139,9 @@ def train_model(
         with _library_output(session.log_path):
             finetuned = model.finetune(session)
     except Exception as error:
+        shutil.rmtree(staged, ignore_errors=True)  # the traceback is in logs/ID.log
+        with open(session.log_path, "a", encoding="utf-8") as log:
+            traceback.print_exception(error, file=log)
         text = " ".join(str(error).split())
         return {**row, "status": FAILED, "reason": f"training failed: {type(error).__name__}: {text}"[:600]}
     manifest = {
