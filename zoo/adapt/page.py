@@ -13,6 +13,18 @@ from zoo.files import atomic_write
 
 def chart_svg(summary: list[dict[str, Any]]) -> str:
     """AP@[.5:.95] against shots per model, the seeds' spread as error bars, as inline SVG (matplotlib's)."""
+    import matplotlib.pyplot as plt
+
+    figure = chart(summary)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def chart(summary: list[dict[str, Any]]) -> Any:
+    """The matplotlib figure of `chart_svg`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,16 +38,15 @@ def chart_svg(summary: list[dict[str, Any]]) -> str:
             shots, means, spreads = zip(*points)
             axes.errorbar(shots, means, yerr=spreads, marker="o", capsize=3, label=model)
     axes.set_xscale("log")
+    shots = sorted({row["shots"] for row in summary})
+    axes.set_xticks(shots, [str(k) for k in shots])
+    axes.minorticks_off()
     axes.set_xlabel("shots per class (K)")
     axes.set_ylabel("COCO AP@[.5:.95] on the test set")
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8)
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    return figure
 
 
 def write_page(path: Path, rows: list[dict[str, Any]], summary: list[dict[str, Any]]) -> None:
