@@ -163,3 +163,15 @@ def test_the_training_folder_defaults_under_zoo_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     code, stdout, _ = run_zoo("train", "--models", "hog-people", "--data", TRAIN)
     assert code == 0 and Path(stdout.strip()).parent == tmp_path / "home" / "trained"
+
+
+def test_a_time_budget_stops_the_training_and_is_recorded(tmp_path):
+    model = FRAMEWORKS["torchvision"][0]
+    code, _, stderr = run_zoo("train", "--models", model, "--data", TRAIN, "--minutes", "0.01", "--imgsz", "96",
+                              "--batch", "8", "--out", str(tmp_path))  # fmt: skip
+    assert code == 0, stderr
+    manifest = json.loads((tmp_path / model / "manifest.json").read_text())
+    assert manifest["settings"]["minutes"] == 0.01 and manifest["settings"]["epochs"] is None
+    assert manifest["epochs_done"] >= 1 and manifest["library"]["steps"] == manifest["epochs_done"]  # 1 step each
+    assert manifest["history"][-1]["seconds"] >= 0.6  # it stopped because the 0.6 s were spent, not before
+    assert "val" not in manifest["history"][0] and manifest["val"] is None
