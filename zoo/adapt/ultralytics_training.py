@@ -54,11 +54,13 @@ def finetune(model: Any, session: Session, wrapper: Any, base: Path | None) -> F
         arguments["time"] = settings.minutes / 60
     network.add_callback("on_model_save", lambda trainer: _epoch_end(trainer, session))
     threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         with _log_to(session.log_path):
             network.train(**arguments)
-    finally:
-        torch.set_num_threads(threads)  # ultralytics' select_device resets it
+    finally:  # ultralytics' select_device resets the threads, its init_seeds turns deterministic algorithms on
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
     run = session.out / "run"
     shutil.copy2(run / "weights" / "last.pt", session.out / CHECKPOINT)
     shutil.rmtree(run / "weights", ignore_errors=True)
