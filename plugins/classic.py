@@ -44,6 +44,7 @@ class HogPeople(zoo.Model):
     name = "hog-people"
     family = "classic"
     framework = "opencv"
+    finetune_unsupported = "OpenCV ships this detector trained; it has no training zoo could run on a dataset"
     description = "HOG + linear SVM pedestrian detector (Dalal & Triggs 2005), as OpenCV ships it"
 
     def __init__(
@@ -115,6 +116,7 @@ class HaarCascade(zoo.Model):
 
     family = "classic"
     framework = "opencv"
+    finetune_unsupported = "OpenCV ships these cascades trained; zoo does not retrain them (opencv_traincascade)"
     cascade: str = ""
 
     def __init__(

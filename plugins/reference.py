@@ -25,6 +25,7 @@ class Blobs(zoo.Model):
     name = "reference-blobs"
     family = "classic"
     framework = "numpy"
+    finetune_unsupported = "a fixed rule with nothing to learn"
     description = "colour threshold + connected components; shape from fill ratio (no learning)"
     FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}
 
@@ -80,6 +81,7 @@ class CentreBox(zoo.Model):
     name = "centre-box"
     family = "baseline"
     framework = "numpy"
+    finetune_unsupported = "a fixed rule with nothing to learn"
     description = "one fixed centred box per image (class-agnostic baseline)"
 
     def __init__(self, *, weights: str | None = None, fraction: float = 0.5) -> None:

@@ -52,8 +52,9 @@ class TorchvisionDetector(zoo.Model):
         keep_all = BUILDERS[self.builder][1]
         loaded = self._weights().build(self.name, **{keep_all: 0.0})
         self.labels, self.identity, self.published = loaded.labels, loaded.identity, loaded.published_map
-        if self.imgsz is not None:
-            set_input_size(loaded.module.transform, self.imgsz)
+        imgsz = self.imgsz or loaded.meta.get("imgsz")  # a fine-tuned checkpoint runs at the size it trained at
+        if imgsz is not None:
+            set_input_size(loaded.module.transform, imgsz)
         self.module = loaded.module.eval().to(device)
 
     def set_score_threshold(self, conf: float) -> bool:
@@ -87,6 +88,14 @@ class TorchvisionDetector(zoo.Model):
             zoo.Detections(out["boxes"].cpu().numpy(), out["scores"].cpu().numpy(), out["labels"].cpu().numpy())
             for out in outputs
         ]
+
+    def finetune(self, session):
+        """Fine-tune on the session's dataset with torchvision's detection references' recipe (`finetune_recipe`):
+        the class-dependent layers rebuilt for the dataset's classes, the rest from the COCO weights when they are
+        here (else an untrained copy: "from scratch"), the model's own losses in train mode."""
+        from zoo.adapt.torchvision_training import finetune
+
+        return finetune(self, session, BUILDERS[self.builder][1])
 
 
 def _model_class(builder: str) -> type[TorchvisionDetector]:

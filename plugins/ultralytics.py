@@ -346,6 +346,19 @@ class UltralyticsDetector(zoo.Model):
             )
         return detections
 
+    def finetune(self, session):
+        """Fine-tune with ultralytics' own trainer (`zoo.adapt.ultralytics_training`): from the official checkpoint
+        when it is here (or the file ``weights`` names), else from the architecture's yaml ("from scratch")."""
+        import_ultralytics()
+        from ultralytics import RTDETR, YOLO
+
+        from zoo.adapt.ultralytics_training import finetune
+
+        base = None if self.weights == zoo.UNTRAINED or session.settings.from_scratch else self._find()
+        if base is not None:
+            self._vet(base)
+        return finetune(self, session, RTDETR if self.spec.rtdetr else YOLO, base)
+
 
 def _model_class(name: str, spec: Spec) -> type[UltralyticsDetector]:
     kind = "RT-DETR" if spec.rtdetr else "YOLO"

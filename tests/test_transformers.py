@@ -378,7 +378,9 @@ def test_zoo_run_end_to_end_folder_cache_and_missing_weights(saved, tmp_path, hf
         assert row["status"] == "ok", row["reason"]
         assert row["framework"] == "transformers" and row["family"] == "detr"
         assert row["labels"]["predictions"] > 0 and row["accuracy"]["coco_agnostic"]["map"] is not None
-        assert row["missing"]["coco"] == "none of the model's classes is a dataset category"
+        assert row["missing"]["coco"] == (
+            "no class shared with the dataset: none of the model's classes is a dataset category"
+        )
         assert row["speed"]["latency_ms"]["inference"]["median"] > 0 and row["info"]["gflops"] > 0
     assert detr["weights"].startswith(f"{saved['detr-resnet-50']} (model.safetensors, sha256 ")
     assert detr["info"]["input_size"] == "shorter side 64, longer ≤ 96"

@@ -84,7 +84,7 @@ def score(
         reason = "the model predicts no classes (class-agnostic)"
         result.missing["coco"] = result.missing["localization_class_aware"] = reason
     elif not label_map.mapped:
-        reason = "none of the model's classes is a dataset category"
+        reason = "no class shared with the dataset: none of the model's classes is a dataset category"
         result.missing["coco"] = result.missing["localization_class_aware"] = reason
     else:
         aware = localization(

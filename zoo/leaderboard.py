@@ -54,6 +54,7 @@ COLUMNS = (
     "reproduction",
     "framework",
     "weights",
+    "trained_on",
     "timed_on",
     "reason",
 )
@@ -116,6 +117,7 @@ def row(result: ModelResult, hardware: dict[str, Any] | None = None) -> dict[str
         "memory_mb": memory,
         "framework": result.framework,
         "weights": result.weights,
+        "trained_on": trained_on_text(result.trained_on),
         "timed_on": timed_on(host),
         "reason": "; ".join(reasons),
     }
@@ -123,6 +125,18 @@ def row(result: ModelResult, hardware: dict[str, Any] | None = None) -> dict[str
 
 def _stat(latency: dict[str, dict[str, float]], stage: str, statistic: str) -> float | None:
     return (latency.get(stage) or {}).get(statistic)
+
+
+def trained_on_text(record: dict[str, Any] | None) -> str | None:
+    """A fine-tuned row's ``trained_on``, short: ``shapes (fp 1a2b…) 10-shot seed 0, 20 epochs, from scratch``."""
+    if not record:
+        return None
+    shots = f" {record['shots']}-shot" if record.get("shots") else ""
+    scratch = ", from scratch" if record.get("from_scratch") else ""
+    return (
+        f"{record['dataset']} (fingerprint {record['fingerprint']}){shots} seed {record['seed']}, "
+        f"{record['epochs']} epoch(s){scratch}"
+    )
 
 
 def timed_on(host: dict[str, Any] | None) -> str | None:

@@ -84,7 +84,9 @@ class Model:
 
     A model zoo can train (``zoo train ID``) also has a classmethod ``train(dataset, *, class_name, epochs, minutes,
     imgsz, out, seed, device, console) -> Path`` that trains on a `zoo.data.Dataset` and returns the checkpoint it
-    wrote.
+    wrote. A model ``zoo train --models`` can fine-tune on a dataset's classes has ``finetune(session) ->
+    zoo.adapt.training.Finetuned`` (its library's own training; see `zoo.adapt.training.Session`), and its
+    ``weights`` then accepts the checkpoint it wrote; a model that cannot says why in ``finetune_unsupported``.
     """
 
     name: ClassVar[str] = ""  # the id users select it by

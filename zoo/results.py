@@ -212,6 +212,7 @@ class ModelResult(Record):
     finished: str | None = None
     predictions_file: str | None = None
     shards: list[dict[str, Any]] | None = None  # --shards: each part's images and host
+    trained_on: dict[str, Any] | None = None  # fine-tuned by zoo (zoo.adapt): the training set, shots, seed, epochs
     prompts: dict[str, Any] | None = None  # an open-vocabulary model's prompts and text encoding (zoo.vocabulary)
     omit_none: ClassVar[bool] = True
 

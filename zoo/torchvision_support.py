@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Loaded:
     identity: str  # what was loaded: the enum member and file, a file and its hash, or "untrained"
     labels: list[str]  # COCO's 91 categories as torchvision numbers them (with "__background__" and "N/A")
     published_map: float | None  # torchvision's COCO val2017 box AP for these weights, 0..1
+    meta: dict[str, Any] = field(default_factory=dict)  # a fine-tuned checkpoint's "zoo" record: labels, imgsz
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,22 @@ class TorchvisionWeights:
                 list(source.meta["categories"]),
                 published / 100 if published is not None else None,
             )
-        module = torchvision.models.get_model(self.builder, weights=None, weights_backbone=None, **options)
-        freeze_as_published(module, self._enum().DEFAULT.meta.get("num_params"))
+        num_params = self._enum().DEFAULT.meta.get("num_params")
         if kind == "untrained":
+            module = torchvision.models.get_model(self.builder, weights=None, weights_backbone=None, **options)
+            freeze_as_published(module, num_params)
             return Loaded(module, UNTRAINED, labels, None)
         if not source.is_file():
             raise WeightsUnavailable(f"weights file {source} not found; check the path")
         state = torch.load(source, map_location="cpu", weights_only=True)
+        meta = state.get("zoo", {}) if isinstance(state, dict) else {}
+        if meta.get("labels"):  # fine-tuned by zoo: the dataset's label space, background first
+            labels = list(meta["labels"])
+            options = {**options, "num_classes": len(labels)}
+        module = torchvision.models.get_model(self.builder, weights=None, weights_backbone=None, **options)
+        freeze_as_published(module, num_params)  # not for a fine-tuned one: its classes change the count
         module.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-        return Loaded(module, f"{source} (sha256 {sha256_prefix(source)})", labels, None)
+        return Loaded(module, f"{source} (sha256 {sha256_prefix(source)})", labels, None, meta)
 
 
 def freeze_as_published(module: Any, published_params: int | None) -> None:

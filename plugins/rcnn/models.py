@@ -57,6 +57,10 @@ class _ProposalDetector(zoo.Model):
     """What R-CNN and Fast R-CNN share: torchvision's Faster R-CNN weights, labels, proposals, description."""
 
     framework = "torchvision"
+    finetune_unsupported = (
+        "R-CNN and Fast R-CNN reuse Faster R-CNN's COCO head on selective-search proposals; fine-tuning them "
+        "means training their SVMs / heads per proposal, which zoo does not do (fine-tune a Faster R-CNN instead)"
+    )
 
     def __init__(self, *, weights: str | None = None, proposals: int) -> None:
         super().__init__(weights=weights)

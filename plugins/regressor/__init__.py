@@ -61,6 +61,7 @@ class Regressor(zoo.Model):
     name = "regressor"
     family = "regressor"
     framework = "torch"
+    finetune_unsupported = "it learns one box per image with its own trainer: `zoo train regressor --data DATA`"
     description = "compact CNN, 4 outputs (cx, cy, w, h), L2 loss; one box per image (zoo train regressor)"
 
     def __init__(self, *, weights: str | None = None) -> None:

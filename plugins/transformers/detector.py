@@ -303,6 +303,13 @@ class TransformersDetector(zoo.Model):
         self.threshold = float(conf)
         return True
 
+    def finetune(self, session):
+        """Fine-tune on the session's dataset with the model's own loss (`training`): from the checkpoint when it is
+        here, else from the architecture's config ("from scratch")."""
+        from .training import finetune
+
+        return finetune(self, session)
+
     # -- the three steps --------------------------------------------------------------------------------------------
 
     def preprocess(self, images: list[np.ndarray]):

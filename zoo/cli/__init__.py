@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo import __version__
-from zoo.cli import export, models, plugin, pull, report, run, track, train
+from zoo.cli import export, fewshot, models, plugin, pull, report, run, track, train
 from zoo.cli.common import console, plugin_options, safe, weights_environment, weights_options
 from zoo.errors import ZooError
 
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add(commands, common, weights)
     track.add(commands, common, weights)
     train.add(commands)
+    fewshot.add(commands, common)
     report.add(commands)
     export.add(commands)
     plugin.add(commands)

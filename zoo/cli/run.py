@@ -44,6 +44,11 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     )
     run.add_argument("--out", metavar="DIR", help="run folder to write (default: reports/<date-time>)")
     run.add_argument(
+        "--trained",
+        metavar="DIR",
+        help="score the models fine-tuned into DIR (`zoo train --models`, `zoo fewshot`) instead of as shipped",
+    )
+    run.add_argument(
         "--weights",
         action="append",
         default=[],
@@ -80,6 +85,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from zoo.adapt.folder import check_overlap, trained_entries
     from zoo.device import check_device  # imports torch: only when a run starts
     from zoo.executors import RunSpec, open_executor
     from zoo.isolation import Limits, WorkerSetup
@@ -92,10 +98,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_before_run()
     resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
+    if args.trained:  # the fine-tuned checkpoints, each as its base model with the checkpoint as weights
+        catalogue = trained_entries(Path(args.trained), catalogue)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     dataset = load_dataset(args)
+    if args.trained:
+        check_overlap(Path(args.trained), dataset)
     settings = protocol.from_args(args, device=device, weights=weights)
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)

@@ -11,12 +11,21 @@ from zoo.errors import ZooError
 def add(commands) -> None:
     train = commands.add_parser(
         "train",
-        help="train a model zoo can train (regressor) on a dataset and save a checkpoint",
-        description="Train a model on any dataset zoo reads and save a checkpoint that `zoo run` can load. "
-        "The regressor learns the largest box of each image (or of --class NAME); every 5th image with one is "
-        "held out, and the validation mean IoU is printed after every epoch.",
+        help="fine-tune detectors on a dataset's classes (--models), or train the regressor",
+        description="`zoo train --models SELECTION --data TRAIN`: fine-tune each selected detector on the dataset's "
+        "own classes through its library's training, into a training folder `zoo run --trained DIR` scores. "
+        "`zoo train regressor --data DATA`: train the CNN box regressor on the largest box of each image (or of "
+        "--class NAME); every 5th image with one is held out, and the validation mean IoU is printed after every "
+        "epoch.",
     )
-    train.add_argument("model", help="the model to train (regressor)")
+    train.add_argument("model", nargs="?", help="regressor (without --models)")
+    train.add_argument("--models", help="fine-tune these: ids, globs (yolo*) or family:NAME, comma-separated")
+    train.add_argument("--val", metavar="DATA", help="with --models: score the validation AP on DATA after each epoch")
+    train.add_argument(
+        "--from-scratch", action="store_true", help="with --models: start from untrained copies, even where weights are"
+    )
+    train.add_argument("--batch", type=int, default=4, metavar="N", help="with --models: images per step (default 4)")
+    train.add_argument("--registry", metavar="PATH", help="the catalogue to use (default: zoo's registry.yaml)")
     train.add_argument(
         "--data",
         required=True,
@@ -32,7 +41,10 @@ def add(commands) -> None:
     train.add_argument("--imgsz", type=int, metavar="PIXELS", help="input size, a multiple of 32 (default 96)")
     train.add_argument("--seed", type=int, metavar="N", help="seed of the initialisation, order and flips (default 0)")
     train.add_argument(
-        "--out", metavar="PATH", help="checkpoint to write (default: $ZOO_HOME/regressor-<dataset>[-<class>].pt)"
+        "--out",
+        metavar="PATH",
+        help="the training folder (default $ZOO_HOME/trained/<dataset>); for the regressor, the checkpoint "
+        "(default: $ZOO_HOME/regressor-<dataset>[-<class>].pt)",
     )
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     train.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
@@ -51,6 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from zoo.device import check_device
     from zoo.offline import offline
 
+    if args.models:
+        from zoo.cli.finetune import cmd_finetune
+
+        if args.model:
+            raise ZooError(f"zoo train {args.model} --models {args.models}: give the model ids in --models only")
+        return cmd_finetune(args)
+    if not args.model:
+        raise ZooError("zoo train: give --models SELECTION (fine-tune detectors) or the model `regressor`")
     plugins = load_plugins(args)
     trainable = sorted(model_id for model_id, r in plugins.models.items() if callable(getattr(r.cls, "train", None)))
     if args.model not in trainable:

@@ -72,6 +72,7 @@ def _write(entry: Entry, model_run: ModelRun, job: Job) -> None:
     result.key = key(entry, job.settings)
     result.entry_notes = entry.notes
     result.licence = entry.licence or None
+    result.trained_on = entry.meta.get("trained_on")  # fine-tuned (zoo.adapt.folder), else None
     result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     job.folder.add(model_run)
     job.announce(result)
