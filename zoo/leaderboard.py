@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from zoo.context import other_hardware
+from zoo.metrics import robustness
 from zoo.results import CocoMetrics, Localization, ModelResult, RunResults, Speed
 
 COLUMNS = (
@@ -31,6 +32,7 @@ COLUMNS = (
     "map_large",
     "ar100",
     "map_agnostic",
+    *robustness.COLUMNS,
     "preprocess_ms_p50",
     "inference_ms_p50",
     "postprocess_ms_p50",
@@ -93,6 +95,7 @@ def row(result: ModelResult, hardware: dict[str, Any] | None = None) -> dict[str
         "map_large": coco.map_large,
         "ar100": coco.ar100,
         "map_agnostic": agnostic.map,
+        **robustness.leaderboard_columns(result.robustness),
         "preprocess_ms_p50": _stat(latency, "preprocess", "median"),
         "inference_ms_p50": _stat(latency, "inference", "median"),
         "postprocess_ms_p50": _stat(latency, "postprocess", "median"),

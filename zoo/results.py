@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+from zoo.metrics.robustness import Robustness
 from zoo.records import Record, part, record, schema_of
 
 SCHEMA_VERSION = 2
@@ -212,6 +213,7 @@ class ModelResult(Record):
     finished: str | None = None
     predictions_file: str | None = None
     shards: list[dict[str, Any]] | None = None  # --shards: each part's images and host
+    robustness: Robustness | None = None  # --corruptions: every (corruption, severity) score, P, mPC, rPC
     omit_none: ClassVar[bool] = True
 
     def note(self, text: str) -> None:
