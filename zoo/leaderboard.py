@@ -199,7 +199,14 @@ def rows(results: RunResults) -> list[dict[str, Any]]:
 
 
 def frame(results: RunResults) -> pd.DataFrame:
-    return pd.DataFrame(rows(results), columns=list(COLUMNS))
+    return pd.DataFrame(rows(results), columns=columns(results))
+
+
+def columns(results: RunResults) -> list[str]:
+    """`COLUMNS`, less the robustness ones when no model was scored under corruptions (``--corruptions``): a run
+    without them writes the board it always wrote."""
+    corrupted = any(model.robustness is not None for model in results.models)
+    return [c for c in COLUMNS if corrupted or c not in robustness.COLUMNS]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -230,4 +237,4 @@ def write_joint_csv(runs: list[RunResults], labels: list[str], path: Path) -> No
     """Several runs' leaderboards in one file, each row led by its run's label."""
     frames = [frame(results).assign(run=label) for results, label in zip(runs, labels)]
     joint = pd.concat(frames, ignore_index=True)
-    _write(joint[["run", *COLUMNS]], path)
+    _write(joint[["run", *[c for c in COLUMNS if c in joint.columns]]], path)

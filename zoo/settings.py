@@ -86,6 +86,9 @@ class Settings:
     def record(self) -> dict[str, Any]:
         """The settings as results.json records them (the weights overrides are in each row's key)."""
         values = {name: getattr(self, name) for name in OPTIONS}
+        if not self.corruptions:  # no robustness pass: its settings did nothing
+            for name in ("corruptions", "severities", "corruption_seed"):
+                values.pop(name)
         return {**values, "iou_thresholds": list(self.iou_thresholds)}
 
 
