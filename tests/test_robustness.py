@@ -93,18 +93,19 @@ def test_a_bad_corruption_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def _run(out, models: str) -> int:
-    code, _, err = run_zoo("run", "--models", models, "--data", SMALL_SHAPES, "--out", str(out), *FAST,
+def _run(out, models: str) -> str:
+    code, printed, err = run_zoo("run", "--models", models, "--data", SMALL_SHAPES, "--out", str(out), *FAST,
                            "--corruptions", "gaussian_noise,brightness", "--severities", "1,3")  # fmt: skip
     assert code == 0, err
-    return code
+    return printed + err
 
 
 def test_a_run_with_corruptions_gives_the_figures_the_columns_and_the_section_and_a_resumed_run_reuses_the_cache(
     tmp_path,
 ):
     out = tmp_path / "run"
-    _run(out, "reference-blobs")
+    printed = _run(out, "reference-blobs")
+    assert "reference-blobs: corrupted 4/4: brightness 3 (6)" in printed, "a progress line per pass"
     pngs = sorted((tmp_path / "zoo-home" / "corruptions").rglob("*.png"))
     assert len(pngs) == 6 * 2 * 2, "one per image, corruption and severity"
     stamps = {p: p.stat().st_mtime_ns for p in pngs}
