@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from tests.conftest import FAST, SMALL_SHAPES, run_zoo
 from zoo.data.corrupt import CORRUPTIONS, corrupt, parse_corruptions, parse_severities
 from zoo.errors import ZooError
 from zoo.metrics.robustness import CorruptionScore, Robustness, mean_performance, relative
+from zoo.results import json_schema
 
 pytest.importorskip("imagecorruptions", reason="zoo[robustness] is not installed")
 
@@ -112,7 +114,9 @@ def test_a_run_with_corruptions_gives_the_figures_the_columns_and_the_section_an
     _run(out, "reference-blobs,centre-box")  # resumed: reference-blobs is kept, centre-box runs on the cached images
     assert {p: p.stat().st_mtime_ns for p in pngs} == stamps, "the cached images were not made again"
 
-    models = {m["id"]: m for m in json.loads((out / "results.json").read_text())["models"]}
+    results = json.loads((out / "results.json").read_text())
+    jsonschema.validate(results, json_schema())
+    models = {m["id"]: m for m in results["models"]}
     blobs, centre = models["reference-blobs"]["robustness"], models["centre-box"]["robustness"]
     assert blobs["cache"] == {"made": 24, "reused": 0} and centre["cache"] == {"made": 0, "reused": 24}
     for value in (blobs, centre):
