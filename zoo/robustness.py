@@ -40,12 +40,17 @@ def measure(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, r
     """Score ``model`` on every corrupted copy the settings ask for, into ``run.result.robustness``; a pass that
     fails leaves the figures missing, with the reason, and the clean row as it was."""
     result = run.result
+    try:
+        version = library_version()  # checked by the CLI; a worker elsewhere (a Ray node) may still lack it
+    except ZooError as error:
+        result.missing["robustness"] = str(error)
+        return
     clean = result.accuracy
     value = Robustness(
         corruptions=list(parse_corruptions(settings.corruptions or "")),
         severities=list(parse_severities(settings.severities)),
         seed=settings.corruption_seed,
-        library={**LIBRARY, "version": library_version()},
+        library={**LIBRARY, "version": version},
         map_clean=clean.coco.map if clean.coco else None,
         iou_clean=clean.localization.mean_iou if clean.localization else None,
         cache={"made": 0, "reused": 0},
@@ -53,18 +58,9 @@ def measure(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, r
     result.robustness = value
     todo = passes(settings)
     for number, (name, severity) in enumerate(todo, start=1):
-        shifted = corrupted(dataset, name, severity, settings.corruption_seed)
-        on_disk, total = cached(shifted)
-        value.cache["reused"] += on_disk
-        value.cache["made"] += total - on_disk
-
-        def progress(
-            phase: str, done: int, of: int | None, label: str = f"{number}/{len(todo)}: {name} {severity}"
-        ) -> None:
-            report(f"corrupted {label}", done, of)
-
+        label = f"corrupted {number}/{len(todo)}: {name} {severity}"
         try:
-            score = _score(model, shifted, settings, result, progress, sizes)
+            score = _score(model, dataset, (name, severity), settings, value, _relabel(report, label), sizes)
         except Exception as error:
             result.missing["robustness"] = f"{name} at severity {severity}: {type(error).__name__}: {error}"
             score = CorruptionScore()
@@ -74,10 +70,23 @@ def measure(model: Model, dataset: Dataset, settings: Settings, run: ModelRun, r
         result.missing["robustness"] = "mPC: a corrupted pass has no AP"
 
 
-def _score(model: Model, shifted: Dataset, settings: Settings, clean: ModelResult, report: Report,
-           sizes: set[tuple[int, int]]) -> CorruptionScore:  # fmt: skip
-    """One corrupted pass: every image predicted at batch 1 and confidence 0, scored by the clean pass's code."""
-    run = ModelRun(ModelResult(id=clean.id, model=clean.model, plugin=clean.plugin, family=clean.family))
+def _relabel(report: Report, label: str) -> Report:
+    """The runner's progress, each step of a corrupted pass under the pass's own name."""
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        report(label, done, total)
+
+    return progress
+
+
+def _score(model: Model, dataset: Dataset, corruption: tuple[str, int], settings: Settings, value: Robustness,
+           report: Report, sizes: set[tuple[int, int]]) -> CorruptionScore:  # fmt: skip
+    """One corrupted pass: every corrupted image predicted at batch 1 and confidence 0 (none timed), scored by the
+    clean pass's code; the images it made or found cached are counted in ``value.cache``."""
+    shifted = corrupted(dataset, *corruption, settings.corruption_seed)
+    on_disk, total = cached(shifted)
+    value.cache = {"made": value.cache["made"] + total - on_disk, "reused": value.cache["reused"] + on_disk}
+    run = ModelRun(ModelResult(id="corrupted"))
     _, label_map, per_image = accuracy.predict_all(model, shifted, run, report, set(sizes), shifted.images)
     accuracy.score(shifted, settings, run, label_map, per_image)
     scored = run.result.accuracy
