@@ -135,3 +135,27 @@ def test_a_run_with_corruptions_gives_the_figures_the_columns_and_the_section_an
     page = (out / "index.html").read_text()
     assert 'id="robustness"' in page and "mPC" in page and "gaussian_noise" in page
     assert page.count('data-chart="robustness-') == 2, "one chart per corruption group run: noise and weather"
+
+
+def test_a_failing_corrupted_pass_leaves_mpc_missing_with_the_reason_and_the_clean_row_ok(tmp_path, monkeypatch):
+    import zoo.robustness
+
+    real = zoo.robustness._score
+
+    def breaks_on_bright_images(model, dataset, corruption, *args):
+        if corruption == ("brightness", 3):
+            raise RuntimeError("the model broke on bright images")
+        return real(model, dataset, corruption, *args)
+
+    monkeypatch.setattr(zoo.robustness, "_score", breaks_on_bright_images)
+    out = tmp_path / "run"
+    corruptions = ["--corruptions", "gaussian_noise,brightness", "--severities", "1,3"]
+    code, _, err = run_zoo("run", "--models", "centre-box", "--data", SMALL_SHAPES, "--out", str(out), *FAST,
+                           "--no-isolation", *corruptions)  # fmt: skip
+    assert code == 0, err
+    model = json.loads((out / "results.json").read_text())["models"][0]
+    assert model["status"] == "ok" and model["accuracy"]["localization"]["mean_iou"] is not None
+    assert model["robustness"]["scores"]["brightness"]["3"] == {} and "iou_mpc" not in model["robustness"]
+    assert "brightness at severity 3: RuntimeError: the model broke on bright images" in model["missing"]["robustness"]
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert pd.isna(board.loc[0, "iou_mpc"]) and "robustness: brightness at severity 3" in board.loc[0, "reason"]
