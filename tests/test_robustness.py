@@ -88,10 +88,18 @@ def test_corruption_and_severity_options_are_checked():
         parse_severities("0,6")
 
 
-def test_a_bad_corruption_is_one_line_and_exit_2(tmp_path):
-    code, _, err = run_zoo("run", "--models", "centre-box", "--data", SMALL_SHAPES, "--out", str(tmp_path / "r"),
-                           "--corruptions", "gaussian,blurry")  # fmt: skip
-    assert code == 2 and "'blurry' is not a corruption" in err and "Traceback" not in err
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--corruptions", "gaussian,blurry"], "'blurry' is not a corruption"),
+        (["--corruptions", "noise", "--severities", "2,7"], "--severities 2,7: give severities between 1 and 5"),
+        (["--corruptions", "noise", "--executor", "ray", "--shards", "2"], "--corruptions with --shards"),
+    ],
+)
+def test_a_bad_robustness_option_is_one_line_and_exit_2_before_anything_is_written(tmp_path, extra, message):
+    out = str(tmp_path / "r")
+    code, _, err = run_zoo("run", "--models", "centre-box", "--data", SMALL_SHAPES, "--out", out, *extra)
+    assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
 
 
