@@ -56,8 +56,7 @@ def section(series: list[Series]) -> Section | None:
         return None
     measured.sort(key=_rank)
     rows = [Row(s, [_cell(v) for v in _figures(s.result.robustness)]) for s in measured]
-    without = [(s, s.result.missing.get("accuracy") or s.reason or "not scored under corruptions")
-               for s in series if s.result.robustness is None]  # fmt: skip
+    without = [(s, _why_not(s)) for s in series if s.result.robustness is None]
     first = measured[0].result.robustness
     library = first.library or {}
     setting = (
@@ -66,6 +65,11 @@ def section(series: list[Series]) -> Section | None:
         f"({library.get('licence')})"
     )
     return Section(HEADERS, rows, [_heatmap(s) for s in measured], _charts(measured), without, setting)
+
+
+def _why_not(s: Series) -> str:
+    missing = s.result.missing
+    return missing.get("robustness") or missing.get("accuracy") or s.reason or "not scored under corruptions"
 
 
 def _figures(value: Robustness) -> list[float | None]:
