@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from zoo.context import other_hardware
+from zoo.metrics import robustness
 from zoo.results import CocoMetrics, Localization, ModelResult, RunResults, Speed
 
 COLUMNS = (
@@ -31,6 +32,7 @@ COLUMNS = (
     "map_large",
     "ar100",
     "map_agnostic",
+    *robustness.COLUMNS,
     "preprocess_ms_p50",
     "inference_ms_p50",
     "postprocess_ms_p50",
@@ -94,6 +96,7 @@ def row(result: ModelResult, hardware: dict[str, Any] | None = None) -> dict[str
         "map_large": coco.map_large,
         "ar100": coco.ar100,
         "map_agnostic": agnostic.map,
+        **robustness.leaderboard_columns(result.robustness),
         "preprocess_ms_p50": _stat(latency, "preprocess", "median"),
         "inference_ms_p50": _stat(latency, "inference", "median"),
         "postprocess_ms_p50": _stat(latency, "postprocess", "median"),
@@ -210,7 +213,14 @@ def rows(results: RunResults) -> list[dict[str, Any]]:
 
 
 def frame(results: RunResults) -> pd.DataFrame:
-    return pd.DataFrame(rows(results), columns=list(COLUMNS))
+    return pd.DataFrame(rows(results), columns=columns(results))
+
+
+def columns(results: RunResults) -> list[str]:
+    """`COLUMNS`, less the robustness ones when no model was scored under corruptions (``--corruptions``): a run
+    without them writes the board it always wrote."""
+    corrupted = any(model.robustness is not None for model in results.models)
+    return [c for c in COLUMNS if corrupted or c not in robustness.COLUMNS]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -241,4 +251,4 @@ def write_joint_csv(runs: list[RunResults], labels: list[str], path: Path) -> No
     """Several runs' leaderboards in one file, each row led by its run's label."""
     frames = [frame(results).assign(run=label) for results, label in zip(runs, labels)]
     joint = pd.concat(frames, ignore_index=True)
-    _write(joint[["run", *COLUMNS]], path)
+    _write(joint[["run", *[c for c in COLUMNS if c in joint.columns]]], path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+from zoo.metrics.robustness import Robustness
 from zoo.records import Record, part, record, schema_of
 
 SCHEMA_VERSION = 2
@@ -214,6 +215,7 @@ class ModelResult(Record):
     shards: list[dict[str, Any]] | None = None  # --shards: each part's images and host
     trained_on: dict[str, Any] | None = None  # fine-tuned by zoo (zoo.adapt): the training set, shots, seed, epochs
     prompts: dict[str, Any] | None = None  # an open-vocabulary model's prompts and text encoding (zoo.vocabulary)
+    robustness: Robustness | None = None  # --corruptions: every (corruption, severity) score, P, mPC, rPC
     omit_none: ClassVar[bool] = True
 
     def note(self, text: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import accuracy, fetch, reproduction, timing, vocabulary
+from zoo import accuracy, fetch, reproduction, robustness, timing, vocabulary
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -123,6 +123,9 @@ def _accuracy_pass(
     with clocks.phase("score"):
         report("scoring", 0, None)
         accuracy.score(dataset, settings, run, label_map, per_image)
+    if settings.corruptions:  # the same scoring on corrupted copies, untimed, before speed sets a threshold
+        with clocks.phase("robustness"):
+            robustness.measure(model, dataset, settings, run, report, sizes)
     return latency
 
 

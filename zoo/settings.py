@@ -80,10 +80,21 @@ class Settings:
         "e.g. 'a photo of a {}'); recorded with the result",
         metavar="TEXT",
     )
+    corruptions: str | None = option(
+        None,
+        "also score each model on corrupted copies of the images (zoo[robustness]): all, a group (noise, blur, "
+        "weather, digital) or names, comma-separated; each corruption × severity is one more accuracy pass, untimed",
+        metavar="all|NAME,...",
+    )
+    severities: str = option("1,2,3,4,5", "the corruption severities (1-5) for --corruptions", metavar="S,S")
+    corruption_seed: int = option(0, "seed of the random corruptions (noise, snow, frost...)", metavar="N", low=0)
 
     def record(self) -> dict[str, Any]:
         """The settings as results.json records them (the weights overrides are in each row's key)."""
         values = {name: getattr(self, name) for name in OPTIONS}
+        if not self.corruptions:  # no robustness pass: its settings did nothing
+            for name in ("corruptions", "severities", "corruption_seed"):
+                values.pop(name)
         return {**values, "iou_thresholds": list(self.iou_thresholds)}
 
 

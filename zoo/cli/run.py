@@ -85,6 +85,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from zoo import robustness
     from zoo.adapt.folder import check_overlap, trained_entries
     from zoo.device import check_device  # imports torch: only when a run starts
     from zoo.executors import RunSpec, open_executor
@@ -107,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trained:
         check_overlap(Path(args.trained), dataset)
     settings = protocol.from_args(args, device=device, weights=weights)
+    robustness.check(settings, getattr(args, "shards", None))  # --corruptions: names, severities, the library
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
     out = Path(args.out) if args.out else Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")

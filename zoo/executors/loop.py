@@ -59,10 +59,14 @@ def run_models(entries: list[Entry], job: Job, executor: Executor) -> None:
 
 def key(entry: Entry, settings: Settings) -> dict[str, Any]:
     """What a result was measured with: an earlier result with the same key need not run again."""
-    return {
+    measured = {
         "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
         "weights": settings.weights.get(entry.id),
     }
+    if settings.corruptions:  # a row without (or with other) corruptions is measured again
+        corrupt = (settings.corruptions, settings.severities, settings.corruption_seed)
+        measured["corruptions"] = dict(zip(("corruptions", "severities", "seed"), corrupt))
+    return measured
 
 
 def _write(entry: Entry, model_run: ModelRun, job: Job) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.report import charts, details, figures, leaderboards
+from zoo.report import charts, details, figures, leaderboards, robustness
 from zoo.report.details import ContextGroup, Detail, Entry, Fact
 from zoo.report.figures import PerClass
 from zoo.report.gallery import ASSETS_DIR, Gallery, galleries
@@ -54,6 +54,7 @@ class Page:
     context: list[ContextGroup]
     entries: list[Entry] = field(default_factory=list)
     files: list[Fact] = field(default_factory=list)
+    robustness: robustness.Section | None = None  # zoo run --corruptions
 
     @property
     def multi(self) -> bool:
@@ -86,4 +87,5 @@ def build_page(sources: Sequence[RunSource], out_dir: Path | None = None) -> Pag
         context=details.run_context(runs),
         entries=details.catalogue_entries(runs, sources),
         files=details.run_files(runs),
+        robustness=robustness.section(series),
     )
