@@ -459,10 +459,9 @@ def test_leaderboard_csv_cells_never_start_a_formula(tmp_path):
 
     from zoo.leaderboard import write_csv, write_joint_csv
 
-    hostile = {
+    hostile = {  # (not the status: a results.json whose status is not a `zoo.results.Status` is refused on reading)
         "model": '=HYPERLINK("http://evil.example","click")',
         "family": "=1+1",
-        "status": "@SUM(A1:A9)",
         "input_size": "+640",
         "framework": "-2+3",
         "weights": "\t=weights",
@@ -471,7 +470,6 @@ def test_leaderboard_csv_cells_never_start_a_formula(tmp_path):
     result = {
         "id": hostile["model"],
         "family": hostile["family"],
-        "status": hostile["status"],
         "framework": hostile["framework"],
         "weights": hostile["weights"],
         "reason": hostile["reason"],
@@ -480,8 +478,9 @@ def test_leaderboard_csv_cells_never_start_a_formula(tmp_path):
         "published": {"box_ap": 0.3},
         "reproduction": {"gap": -5.0, "flagged": True, "indicative": False, "causes": ["@cause"]},
     }
-    write_csv({"models": [result]}, tmp_path / "one.csv")
-    write_joint_csv([{"models": [result]}], ["=run"], tmp_path / "joint.csv")
+    results = RunResults.from_dict({"models": [result]})
+    write_csv(results, tmp_path / "one.csv")
+    write_joint_csv([results], ["=run"], tmp_path / "joint.csv")
     for name, extra in (("one.csv", {}), ("joint.csv", {"run": "=run"})):
         with (tmp_path / name).open(newline="", encoding="utf-8") as file:
             (row,) = list(csv.DictReader(file))

@@ -111,7 +111,9 @@ def test_the_same_selection_measures_what_the_previous_release_measured(tmp_path
     code, _, stderr = run_zoo(*args, "--no-isolation")
     assert code == 0, stderr
     new = read_results(tmp_path / "again").to_dict()
-    assert new["context"]["settings"] == old["context"]["settings"]
+    added = {key: value for key, value in new["context"]["settings"].items() if key not in old["context"]["settings"]}
+    assert all(value is None for value in added.values()), f"settings added since 0.1.0 are off by default: {added}"
+    assert {key: new["context"]["settings"][key] for key in old["context"]["settings"]} == old["context"]["settings"]
     assert new["context"]["dataset"] == old["context"]["dataset"]
     before = {model["id"]: _comparable(model) for model in old["models"]}
     after = {model["id"]: _comparable(model) for model in new["models"]}

@@ -223,7 +223,7 @@ class ModelResult(Record):
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
-        for name in ("framework", "weights", "published", "reproduction"):  # null, as a row always had them
+        for name in ("framework", "weights", "licence", "published", "reproduction"):  # null, as rows always had
             data.setdefault(name, None)
         return data
 

@@ -10,7 +10,7 @@ from zoo.context import describe_host, other_hardware
 from zoo.report import fmt
 from zoo.report.gallery import inside
 from zoo.report.runs import Run, RunSource, Series
-from zoo.results import Info, Labels, ModelResult, Speed
+from zoo.results import FetchRecord, Info, Labels, ModelResult, Speed
 
 
 @dataclass
@@ -243,23 +243,21 @@ def _licence(result: ModelResult) -> str:
     return "none: the model has no weights"
 
 
-def _fetch_facts(records: Any, mirror: str | None) -> list[Fact]:
+def _fetch_facts(records: list[FetchRecord], mirror: str | None) -> list[Fact]:
     """A fact per file zoo fetched, or failed to fetch, for the model before measuring it (none when the record
     is empty: everything was on the machine; or absent: a results.json from an older zoo)."""
     facts = []
-    for record in records if isinstance(records, list) else []:
-        if not isinstance(record, dict):
-            continue
-        name, state, detail = (str(record.get(k) or "") for k in ("file", "state", "detail"))
-        url = fmt.plain(record.get("url"))
+    for record in records:
+        name, state, detail = record.file or "", record.state or "", record.detail or ""
+        url = fmt.plain(record.url)
         if state == "fetched":
-            took = f"{fmt.size(record.get('bytes'))} in {fmt.one_decimal(record.get('seconds'))} s"
+            took = f"{fmt.size(record.bytes)} in {fmt.one_decimal(record.seconds)} s"
             via = f" via the mirror {mirror}" if mirror else ""
             facts.append(Fact("fetched", f"{name} ({took}) from {url}{via}" + (f"; {detail}" if detail else "")))
         elif state == "failed":
             facts.append(Fact("could not fetch", f"{name} from {url}: {detail or 'no reason recorded'}"))
         else:  # missing, corrupt: found so and not fetched
-            where = f" at {record['path']}" if record.get("path") else ""
+            where = f" at {record.path}" if record.path else ""
             facts.append(Fact(f"{state or 'unknown'} file", f"{name}{where}" + (f": {detail}" if detail else "")))
     return facts
 
