@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import accuracy, fetch, reproduction, timing
+from zoo import accuracy, fetch, reproduction, runtimes, timing
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -243,6 +243,21 @@ def _fail(result: dict[str, Any], step: str, error: BaseException) -> _Failed:
 def _load(
     entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: dict[str, Any]
 ) -> Model | None:
+    """The entry's model, loaded; None when it cannot run here (its row says why). A runtime row's model that
+    cannot be exported or run (`zoo.runtimes.Unsupported`) is the status ``unsupported``, with its record."""
+    try:
+        model = _load_model(entry, plugins, settings, weights, result)
+    except runtimes.Unsupported as error:
+        result["status"], result["reason"], result["runtime"] = runtimes.UNSUPPORTED, str(error), error.record
+        return None
+    if runtimes.record_of(model) is not None:
+        result["runtime"] = runtimes.record_of(model)  # the same dict: what the model adds later is in it
+    return model
+
+
+def _load_model(
+    entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: dict[str, Any]
+) -> Model | None:
     options: dict[str, Any] = {}
     if settings.imgsz is not None:
         if accepts_option(entry, plugins, "imgsz"):
@@ -274,10 +289,14 @@ def _load(
             model.device, model.threads = settings.device, settings.threads
             started = time.perf_counter()
             model.load(settings.device)
+        except runtimes.Unsupported:
+            raise
         except Exception as error:
             result["missing"]["speed"] = f"an untrained copy could not be built: {type(error).__name__}: {error}"
             return None
         result["untrained"] = True
+    except runtimes.Unsupported:
+        raise
     except Exception as error:
         raise _fail(result, "load", error) from error
     result["load_s"] = time.perf_counter() - started

@@ -30,7 +30,7 @@ def exit_status(results: dict, selected: list[str], strict: bool) -> int:
 
 def print_result(result: dict) -> None:
     status = result["status"]
-    colour = {"ok": "green", "no-weights": "yellow"}.get(status, "red")
+    colour = {"ok": "green", "no-weights": "yellow", "unsupported": "yellow"}.get(status, "red")
     reason = f" — {result['reason']}" if result.get("reason") else ""
     console.print(f"  [{colour}]{status:>10}[/] {escape(safe(result['id'] + reason))}")
     speed = (result.get("missing") or {}).get("speed")

@@ -23,6 +23,8 @@ from zoo.cli.run_options import (
     protocol_options,
 )
 from zoo.errors import ZooError
+from zoo.runtimes.cli import add_options as runtime_options
+from zoo.runtimes.cli import expand_for_run
 
 
 def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentParser) -> None:
@@ -56,6 +58,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         help="load model ID's weights from PATH (repeatable)",
     )
     protocol_options(run)
+    runtime_options(run)
     run.add_argument(
         "--threads",
         type=int,
@@ -102,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     dataset = load_dataset(args)
+    entries, weights, runtimes_context = expand_for_run(args, entries, weights, dataset)
     settings = _settings(args, device, weights)
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory_gb or None)
@@ -112,8 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # before the run folder is touched: a cluster that cannot be reached is said now, and nothing is written
     executor = open_executor(args.executor, spec, _executor_options(args, plugins, resources), _say)
     try:
-        folder.open(_context(args, settings, limits, dataset, plugins), dataset.coco_ground_truth(), dataset,
-                    fresh=args.force)  # fmt: skip
+        context = {**_context(args, settings, limits, dataset, plugins), "runtimes": runtimes_context}
+        folder.open(context, dataset.coco_ground_truth(), dataset, fresh=args.force)
         console.print(
             f"zoo: {len(entries)} model(s) on {safe(dataset.name)} ({len(dataset.images)} images, "
             f"{dataset.num_boxes} boxes) → {out}",

@@ -50,6 +50,7 @@ def _key(entry, job: Job) -> dict:
     return {
         "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
         "weights": job.settings.weights.get(entry.id),
+        **({"runtime": entry.runtime, "calibration": [i.id for i in entry.calibration]} if entry.runtime else {}),
     }
 
 
@@ -67,6 +68,10 @@ def _write(entry, model_run, job: Job) -> None:
     model_run.result["entry_notes"] = entry.notes
     model_run.result["licence"] = entry.licence or None
     model_run.result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if "runtime" in model_run.result:  # a runtime row: its agreement with the torch row, written before it
+        from zoo.runtimes.agreement import add_to
+
+        add_to(model_run.result, model_run.predictions, job.folder.results, job.folder.path)
     job.folder.add(model_run)
     print_result(model_run.result)
 
