@@ -16,7 +16,6 @@ from zoo.runtimes.cache import root
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
-needs_ov = pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino not installed")
 SSD = "ssdlite320_mobilenet_v3_large"
 
 
@@ -33,14 +32,12 @@ def _agrees(row: dict) -> None:
     """An fp32 export agrees with its torch row to within float tolerance, on the run's images and in-process."""
     record = row["runtime"]
     assert row["status"] == "ok", row["reason"]
-    check = record["graph_check"]
-    assert check["max_sorted_score_deviation"] < 1e-3, check
-    if check["boxes_compared"]:
-        assert check["matched_share"] >= 0.98 and check["max_box_deviation_px"] < 0.05, check
-    found = record["agreement"]
-    assert found["boxes_compared"] > 0, found
-    assert found["matched_share"] >= 0.98 and found["max_box_deviation_px"] < 0.05, found
-    assert found["max_score_deviation"] < 1e-3 and found["within_tolerance"] is True, found
+    for found in (record["graph_check"], record["agreement"]):
+        assert found["boxes_compared"] > 0, found
+        matched = found["matched_share"] + found["unmatched_tied"] / found["boxes_compared"]
+        assert matched >= 0.98 and found["max_box_deviation_px"] < 0.05, found
+        assert found["max_score_deviation"] < 1e-3 and found["max_sorted_score_deviation"] < 1e-3, found
+    assert record["agreement"]["within_tolerance"] is True
 
 
 def test_the_runtimes_option_expands_entries_and_refuses_unknown_names():
@@ -89,8 +86,9 @@ def ssd_weights(tmp_path_factory):
 @needs_ort
 def test_onnxruntime_rows_of_a_torchvision_detector_agree_and_reuse_the_cache(tmp_path, ssd_weights):
     weights = ssd_weights
-    rows = _run(tmp_path / "a", SSD, "torch,onnxruntime", *weights)
-    assert set(rows) == {SSD, f"{SSD}@onnxruntime"}
+    openvino = importlib.util.find_spec("openvino") is not None
+    rows = _run(tmp_path / "a", SSD, "torch,onnxruntime" + (",openvino" if openvino else ""), *weights)
+    assert set(rows) == {SSD, f"{SSD}@onnxruntime"} | ({f"{SSD}@openvino"} if openvino else set())
     row = rows[f"{SSD}@onnxruntime"]
     assert row["family"] == rows[SSD]["family"] and row["framework"] == "onnxruntime"
     record = row["runtime"]
@@ -100,11 +98,16 @@ def test_onnxruntime_rows_of_a_torchvision_detector_agree_and_reuse_the_cache(tm
     assert record["inputs_fed"][0][0]["image"][0][0] == 3, "fed the plugin's own (3, H, W) image tensor"
     _agrees(row)
     assert "speed" in record, "the score threshold is in torchvision's graph: the speed setting is its own export"
-    assert len(list(root().iterdir())) == 2
+    if openvino:
+        row = rows[f"{SSD}@openvino"]
+        assert row["runtime"]["provider"].startswith("CPU") and row["runtime"]["accuracy"]["file"].endswith(".xml")
+        _agrees(row)
+    exports = len(list(root().iterdir()))
+    assert exports == (4 if openvino else 2), "one export for accuracy, one at the speed setting, per runtime"
     again = _run(tmp_path / "b", SSD, "onnxruntime", *weights)[f"{SSD}@onnxruntime"]
     assert again["runtime"]["accuracy"]["cached"] is True and again["runtime"]["accuracy"]["export_s"] is None
     assert again["runtime"]["agreement"] is None and "torch row" in again["runtime"]["agreement_missing"]
-    assert len(list(root().iterdir())) == 2
+    assert len(list(root().iterdir())) == exports
 
 
 @needs_ort
@@ -132,7 +135,24 @@ def test_a_model_that_cannot_export_and_a_missing_runtime_are_unsupported_rows(t
 
 @needs_ort
 def test_onnxruntime_rows_of_yolo_from_its_yaml_agree(tmp_path):
-    rows = _run(tmp_path, "yolov8n", "torch,onnxruntime", "--weights", "yolov8n=untrained", "--imgsz", "64")
+    import torch
+
+    from tests.test_ultralytics import plugin
+
+    module = plugin()
+    module.import_ultralytics()
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8n.yaml")
+    model.model.names = dict(enumerate(module.coco_names()))
+    for branch in model.model.model[-1].cv3:  # class scores near 0.12 that differ (a fresh head's all tie)
+        torch.nn.init.normal_(branch[-1].weight, 0, 0.2)
+        torch.nn.init.constant_(branch[-1].bias, -2.0)
+    path = tmp_path / "weights" / "yolov8n.pt"
+    path.parent.mkdir()
+    model.save(path)
+    rows = _run(tmp_path / "run", "yolov8n", "torch,onnxruntime", "--weights", f"yolov8n={path}", "--imgsz", "64")
     row = rows["yolov8n@onnxruntime"]
     assert "ultralytics' own exporter" in row["runtime"]["exporter"]
     _agrees(row)
@@ -154,11 +174,3 @@ def test_onnxruntime_rows_of_a_tiny_detr_agree(tmp_path):
     hf.DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
     rows = _run(tmp_path / "run", "detr-resnet-50", "torch,onnxruntime", "--weights", f"detr-resnet-50={folder}")
     _agrees(rows["detr-resnet-50@onnxruntime"])
-
-
-@needs_ov
-def test_openvino_rows_agree(tmp_path, ssd_weights):
-    rows = _run(tmp_path, SSD, "torch,openvino", *ssd_weights)
-    row = rows[f"{SSD}@openvino"]
-    assert row["runtime"]["provider"] == "CPU" and row["runtime"]["accuracy"]["file"].endswith(".xml")
-    _agrees(row)

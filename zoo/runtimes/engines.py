@@ -83,7 +83,10 @@ def _openvino(runtime: str, path: Path, device: str, threads: int | None) -> Eng
     if device != "cpu":
         raise Unsupported(f"zoo runs OpenVINO on its CPU plugin only; --device {device} is not one of its devices")
     core = ov.Core()
-    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+    # f32: OpenVINO's CPU plugin would otherwise run bf16 on a CPU that has it, which is not the fp32 row it claims
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(str(path), "CPU", config)
     request = compiled.create_infer_request()
     ports = list(compiled.outputs)
@@ -94,7 +97,7 @@ def _openvino(runtime: str, path: Path, device: str, threads: int | None) -> Eng
 
     names = [port.get_any_name() for port in ports]
     inputs = [port.get_any_name() for port in compiled.inputs]
-    return Engine(runtime, ov.get_version(), "CPU", inputs, names, run)
+    return Engine(runtime, ov.get_version(), "CPU (inference precision f32)", inputs, names, run)
 
 
 def to_openvino(onnx_path: Path, out: Path) -> Path:
