@@ -134,7 +134,16 @@ def test_a_model_that_cannot_export_and_a_missing_runtime_are_unsupported_rows(t
 
 
 @needs_ort
-def test_onnxruntime_rows_of_yolo_from_its_yaml_agree(tmp_path):
+def test_onnxruntime_rows_of_yolo_from_its_yaml_agree(tmp_path, yolo_weights):
+    rows = _run(tmp_path, "yolov8n", "torch,onnxruntime", *yolo_weights)
+    row = rows["yolov8n@onnxruntime"]
+    assert "ultralytics' own exporter" in row["runtime"]["exporter"]
+    _agrees(row)
+
+
+@pytest.fixture(scope="module")
+def yolo_weights(tmp_path_factory):
+    """An untrained yolov8n from its yaml, its class scores near 0.12 and differing (a fresh head's all tie)."""
     import torch
 
     from tests.test_ultralytics import plugin
@@ -146,16 +155,29 @@ def test_onnxruntime_rows_of_yolo_from_its_yaml_agree(tmp_path):
     torch.manual_seed(0)
     model = YOLO("yolov8n.yaml")
     model.model.names = dict(enumerate(module.coco_names()))
-    for branch in model.model.model[-1].cv3:  # class scores near 0.12 that differ (a fresh head's all tie)
+    for branch in model.model.model[-1].cv3:
         torch.nn.init.normal_(branch[-1].weight, 0, 0.2)
         torch.nn.init.constant_(branch[-1].bias, -2.0)
-    path = tmp_path / "weights" / "yolov8n.pt"
-    path.parent.mkdir()
+    path = tmp_path_factory.mktemp("yolo") / "yolov8n.pt"
     model.save(path)
-    rows = _run(tmp_path / "run", "yolov8n", "torch,onnxruntime", "--weights", f"yolov8n={path}", "--imgsz", "64")
-    row = rows["yolov8n@onnxruntime"]
-    assert "ultralytics' own exporter" in row["runtime"]["exporter"]
-    _agrees(row)
+    return ["--weights", f"yolov8n={path}", "--imgsz", "64"]
+
+
+@needs_ort
+def test_int8_rows_calibrate_on_images_that_are_not_scored(tmp_path, yolo_weights):
+    nncf = importlib.util.find_spec("nncf") is not None and importlib.util.find_spec("openvino") is not None
+    runtimes = "torch,onnxruntime-int8" + (",openvino-int8" if nncf else "")
+    rows = _run(tmp_path / "a", "yolov8n", runtimes, *yolo_weights)
+    for runtime in runtimes.split(",")[1:]:
+        row = rows[f"yolov8n@{runtime}"]
+        assert row["status"] == "ok", row["reason"]
+        record = row["runtime"]
+        assert record["precision"] == "int8" and record["calibration"], record
+        assert not {c.split(":")[0] for c in record["calibration"]} & {"1", "2"}, "images 1 and 2 are scored"
+        assert record["agreement"]["boxes_compared"] > 0, "int8 agreement is measured, whatever it is"
+    everything = _run(tmp_path / "b", "yolov8n", "onnxruntime-int8", *yolo_weights, "--limit", "6")
+    row = everything["yolov8n@onnxruntime-int8"]
+    assert row["status"] == "unsupported" and "--calibration" in row["reason"]
 
 
 @needs_ort

@@ -118,10 +118,9 @@ def add_to(result: dict[str, Any], predictions: list[dict], results: dict[str, A
         reason = f"the torch row {torch_id} is not in this run folder (add torch to --runtimes)"
     elif not torch_result.get("predictions_file"):
         reason = f"the torch row {torch_id} has no predictions ({torch_result.get('status')})"
-    elif not predictions:
-        reason = "this row has no predictions: " + (
-            (result.get("missing") or {}).get("accuracy") or result.get("reason") or "none made"
-        )
+    elif not predictions and ((result.get("missing") or {}).get("accuracy") or result.get("status") != "ok"):
+        # no accuracy pass (an untrained copy timed only, a failure); a pass that found nothing agrees on nothing
+        reason = "this row has no accuracy pass: " + ((result.get("missing") or {}).get("accuracy") or result["reason"])
     if reason is not None:
         record["agreement"] = None
         record["agreement_missing"] = reason

@@ -100,6 +100,15 @@ def _openvino(runtime: str, path: Path, device: str, threads: int | None) -> Eng
     return Engine(runtime, ov.get_version(), "CPU (inference precision f32)", inputs, names, run)
 
 
+def converter(runtime: str) -> str:
+    """What turns the exported ONNX graph into the runtime's file, in words."""
+    if runtime == "onnxruntime-int8":
+        return "ONNX Runtime's quantize_static (QDQ, per-channel)"
+    if runtime == "openvino-int8":
+        return "NNCF's quantize on OpenVINO's converted model"
+    return "OpenVINO's convert_model" if runtime == "openvino" else "nothing (the ONNX file as exported)"
+
+
 def to_openvino(onnx_path: Path, out: Path) -> Path:
     """OpenVINO's own converter on the exported ONNX graph, saved as IR at fp32 (no fp16 compression)."""
     ov = require("openvino", "openvino")
@@ -129,7 +138,7 @@ def quantize(runtime: str, fp32: Path, out: Path, feeds: Iterable[dict[str, np.n
         return target
     ov = require("openvino", runtime)
     nncf = require("nncf", runtime)
-    model = ov.Core().read_model(str(fp32))
+    model = ov.convert_model(str(fp32))
     quantized = nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds))
     target = out / "model.xml"
     ov.save_model(quantized, str(target), compress_to_fp16=False)

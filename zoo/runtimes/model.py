@@ -44,9 +44,12 @@ class RuntimeModel(Model):
             "torch_row": torch_id,
             "framework": inner.framework,
         }
+        if engines.precision(runtime) == "int8":
+            self.runtime_record["calibration"] = [f"{image.id}:{image.file_name}" for image in self.calibration]
         self.engine: engines.Engine | None = None
         self.adapter: export.Adapter | None = None
         self._inputs: list[Any] = []
+        self._stage = ""  # what is running while the file is made: the exporter, the converter, the quantizer
 
     def check_weights(self) -> Any:
         return self.inner.check_weights()
@@ -63,13 +66,20 @@ class RuntimeModel(Model):
             if self.runtime == "openvino-int8":
                 engines.require("nncf", self.runtime)
             self.adapter = export.adapter_for(self.inner)
+            if engines.precision(self.runtime) == "int8" and not self.calibration:
+                raise Unsupported(
+                    "int8 needs calibration images that are not scored, and the run's dataset has none left over "
+                    "(--limit): pass --calibration DATA, or --calibration scored to calibrate on the scored images"
+                )
         except Unsupported as error:
             error.record = record
             raise
         self.inner.device, self.inner.threads = self.device, self.threads
         self.inner.load(device)  # WeightsUnavailable goes to the runner, which builds an untrained copy
         self.labels = self.inner.labels
-        record.update(exporter=self.adapter.exporter, graph=self.adapter.graph)
+        record.update(
+            exporter=self.adapter.exporter, converter=engines.converter(self.runtime), graph=self.adapter.graph
+        )
         self._open("accuracy")
         self._graph_check()
 
@@ -111,8 +121,11 @@ class RuntimeModel(Model):
                     raise
                 except Exception as error:
                     text = " ".join(str(error).split())[:300]
-                    raise Unsupported(f"{self.adapter.exporter} could not export {self.inner.name} for "
-                                      f"{self.runtime}: {type(error).__name__}: {text}", self.runtime_record) from None  # fmt: skip
+                    raise Unsupported(
+                        f"{self._stage} could not make {self.inner.name} for {self.runtime}: "
+                        f"{type(error).__name__}: {text}",
+                        self.runtime_record,
+                    ) from None
                 path = cache.store(key, staging) / filename
         self.engine = engines.open_engine(self.runtime, path, self.device, self.threads)
         self.runtime_record[setting] = {
@@ -128,11 +141,10 @@ class RuntimeModel(Model):
         """Export the ONNX graph into ``staging``, then convert (OpenVINO) and quantize (int8) it there."""
         sample = self.inner.preprocess([sample_image()])
         onnx_path = staging / ("model.onnx" if self.runtime == "onnxruntime" else "exported.onnx")
+        self._stage = self.adapter.exporter
         self.adapter.export(self.inner, sample, onnx_path)
+        self._stage = engines.converter(self.runtime)
         if engines.precision(self.runtime) == "int8":
-            if not self.calibration:
-                raise Unsupported("int8 needs calibration images that are not scored: pass --calibration DATA, "
-                                  "or --calibration scored to calibrate on the scored images")  # fmt: skip
             feeds = [feed for record in self.calibration
                      for feed in self.adapter.feeds(self.inner.preprocess([record.load()]), [])]  # fmt: skip
             engines.quantize(self.runtime, onnx_path, staging, feeds)
