@@ -29,6 +29,7 @@ from zoo.report.runs import (
     run_notices,
     subtitle,
 )
+from zoo.runtimes import view as runtime_view
 
 # what other modules import from here
 __all__ = ["ASSETS_DIR", "Page", "RunSource", "build_page", "run_labels"]
@@ -54,6 +55,7 @@ class Page:
     context: list[ContextGroup]
     entries: list[Entry] = field(default_factory=list)
     files: list[Fact] = field(default_factory=list)
+    runtimes: list = field(default_factory=list)  # zoo.runtimes.view: each model's runtime rows side by side
 
     @property
     def multi(self) -> bool:
@@ -86,4 +88,5 @@ def build_page(sources: Sequence[RunSource], out_dir: Path | None = None) -> Pag
         context=details.run_context(runs),
         entries=details.catalogue_entries(runs, sources),
         files=details.run_files(runs),
+        runtimes=runtime_view.build(series),
     )

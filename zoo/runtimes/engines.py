@@ -37,7 +37,8 @@ def require(module: str, purpose: str) -> Any:
 
 def version(runtime: str) -> str:
     module = require(engine_name(runtime), runtime)
-    return str(getattr(module, "__version__", None) or module.get_version())
+    text = str(getattr(module, "__version__", None) or module.get_version())
+    return text.split("-")[0]  # OpenVINO's "2026.4.1-22982-e213a147257-releases/2026/4": the release
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _openvino(runtime: str, path: Path, device: str, threads: int | None) -> Eng
 
     names = [port.get_any_name() for port in ports]
     inputs = [port.get_any_name() for port in compiled.inputs]
-    return Engine(runtime, ov.get_version(), "CPU (inference precision f32)", inputs, names, run)
+    return Engine(runtime, version(runtime), "CPU (inference precision f32)", inputs, names, run)
 
 
 def converter(runtime: str) -> str:
