@@ -196,3 +196,30 @@ def test_onnxruntime_rows_of_a_tiny_detr_agree(tmp_path):
     hf.DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
     rows = _run(tmp_path / "run", "detr-resnet-50", "torch,onnxruntime", "--weights", f"detr-resnet-50={folder}")
     _agrees(rows["detr-resnet-50@onnxruntime"])
+
+
+def test_the_report_view_puts_a_models_runtime_rows_beside_its_torch_row():
+    from types import SimpleNamespace
+
+    from zoo.runtimes import view
+
+    run = SimpleNamespace(label="run")
+
+    def series(row_id: str, p50: float | None, status: str = "ok", runtime: dict | None = None):
+        result = {"id": row_id, "framework": "torchvision", **({"runtime": runtime} if runtime else {})}
+        return SimpleNamespace(run=run, result=result, row={"latency_ms_p50": p50, "map": None}, status=status,
+                               reason="" if status == "ok" else "no exporter")  # fmt: skip
+
+    agreement = {"matched_share": 0.995, "max_box_deviation_px": 0.01, "map_diff": None, "within_tolerance": True}
+    rows = [
+        series("m", 40.0),
+        series("m@onnxruntime", 10.0, runtime={"runtime": "onnxruntime", "torch_row": "m", "agreement": agreement,
+                                               "accuracy": {"file_mb": 14.0}, "provider": "CPUExecutionProvider"}),
+        series("m@openvino", None, "unsupported", {"runtime": "openvino", "torch_row": "m"}),
+        series("other", 5.0),
+    ]  # fmt: skip
+    groups = view.build(rows)
+    assert [g.model for g in groups] == ["m"]
+    torch_row, onnx, openvino = groups[0].rows
+    assert torch_row.runtime == "torch" and onnx.cells[3] == "4.00×" and onnx.cells[6] == "99.5%" and onnx.within
+    assert openvino.cells[1] == "unsupported" and openvino.notes == "no exporter" and openvino.cells[3] == "—"
