@@ -78,3 +78,16 @@ def _row(s: Any, record: dict[str, Any] | None, torch: Any) -> RuntimeRow:
 def _share(value: Any) -> str:
     """A share with one decimal (99.5% is not 100%)."""
     return fmt.DASH if fmt.is_missing(value) else f"{100 * float(value):.1f}%"
+
+
+def links(chart: Any, series: list[Any]) -> list[tuple[str, str]]:
+    """For the accuracy–latency chart: per model with runtime rows, a line through its torch and runtime points
+    (left to right), in the torch row's colour."""
+    placed = {p.mark.key: (p.x, p.y) for p in chart.points}
+    paths = []
+    for group in build(series):
+        points = sorted(placed[r.series.key] for r in group.rows if r.series.key in placed)
+        if len(points) > 1:
+            path = "".join(f"{'M' if n == 0 else 'L'}{x:.1f},{y:.1f}" for n, (x, y) in enumerate(points))
+            paths.append((path, group.rows[0].series.color))
+    return paths
