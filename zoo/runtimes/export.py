@@ -36,6 +36,7 @@ class Adapter:
     exporter: ClassVar[str] = ""
     graph: ClassVar[str] = ""  # what the exported graph holds, in words
     threshold_in_graph: ClassVar[bool] = False  # the score threshold is a constant of the graph
+    dropped = 0  # rows of the graph's output that cannot be detections, dropped (said in the record)
 
     def module(self, inner: Any) -> Any:
         """The torch module whose weights the graph holds (hashed for the cache key)."""
@@ -110,9 +111,17 @@ class Torchvision(Adapter):
         return [{"image": _numpy(image)} for image in batch]
 
     def outputs(self, results: list[list[np.ndarray]], names: list[str], batch: Any, inner: Any) -> Any:
+        """torchvision never outputs label 0 (background, dropped in its postprocess); OpenVINO returns one such
+        row of garbage where the graph has no detection at all: such rows are dropped and counted."""
         import torch
 
-        return [{name: torch.from_numpy(array) for name, array in zip(names, result)} for result in results]
+        outputs = []
+        for result in results:
+            arrays = dict(zip(names, result))
+            keep = np.asarray(arrays["labels"]) != 0
+            self.dropped += int((~keep).sum())
+            outputs.append({name: torch.from_numpy(np.ascontiguousarray(a[keep])) for name, a in arrays.items()})
+        return outputs
 
 
 class Ultralytics(Adapter):

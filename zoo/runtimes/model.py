@@ -210,7 +210,14 @@ class RuntimeModel(Model):
                 self._inputs.append(shapes)
                 self.runtime_record["inputs_fed"] = self._inputs
         results = [self.engine.run(feed) for feed in feeds]
-        return self.adapter.outputs(results, self.engine.outputs, batch, self.inner)
+        outputs = self.adapter.outputs(results, self.engine.outputs, batch, self.inner)
+        if self.adapter.dropped:
+            self.runtime_record["dropped_rows"] = {
+                "count": self.adapter.dropped,
+                "why": "background rows (label 0), which torchvision never outputs: OpenVINO returns one where the "
+                "graph has no detection",
+            }
+        return outputs
 
     def postprocess(self, outputs: Any, images: list[np.ndarray]) -> list:
         return self.inner.postprocess(outputs, images)
