@@ -50,7 +50,7 @@ class Adapter:
         raise NotImplementedError
 
     def feeds(self, batch: Any, names: list[str]) -> list[dict[str, np.ndarray]]:
-        """One feed per call of the graph."""
+        """One feed per call of the graph, for its inputs ``names`` (empty: every tensor the batch has)."""
         raise NotImplementedError
 
     def outputs(self, results: list[list[np.ndarray]], names: list[str], batch: Any, inner: Any) -> Any:
@@ -198,7 +198,8 @@ class Transformers(Adapter):
                            ["logits", "pred_boxes"], dynamic)  # fmt: skip
 
     def feeds(self, batch: Any, names: list[str]) -> list[dict[str, np.ndarray]]:
-        return [{name: _numpy(value) for name, value in batch.items()}]
+        """The processor's tensors the graph takes (YOLOS ignores the pixel_mask, so its export has no such input)."""
+        return [{name: _numpy(value) for name, value in batch.items() if not names or name in names}]
 
     def outputs(self, results: list[list[np.ndarray]], names: list[str], batch: Any, inner: Any) -> Any:
         import torch

@@ -145,8 +145,11 @@ class RuntimeModel(Model):
         self.adapter.export(self.inner, sample, onnx_path)
         self._stage = engines.converter(self.runtime)
         if engines.precision(self.runtime) == "int8":
+            import onnx
+
+            names = [i.name for i in onnx.load(str(onnx_path), load_external_data=False).graph.input]
             feeds = [feed for record in self.calibration
-                     for feed in self.adapter.feeds(self.inner.preprocess([record.load()]), [])]  # fmt: skip
+                     for feed in self.adapter.feeds(self.inner.preprocess([record.load()]), names)]  # fmt: skip
             engines.quantize(self.runtime, onnx_path, staging, feeds)
         elif self.runtime == "openvino":
             engines.to_openvino(onnx_path, staging)
