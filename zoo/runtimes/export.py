@@ -111,8 +111,8 @@ class Torchvision(Adapter):
         return [{"image": _numpy(image)} for image in batch]
 
     def outputs(self, results: list[list[np.ndarray]], names: list[str], batch: Any, inner: Any) -> Any:
-        """torchvision never outputs label 0 (background, dropped in its postprocess) nor an inverted box (it clips
-        boxes to the image); OpenVINO returns one such row of garbage where the graph has no detection at all (its
+        """torchvision never outputs label 0 (background, dropped in its postprocess), an inverted box (it clips
+        boxes to the image) nor a score outside [0, 1]; OpenVINO returns one such row of garbage where the graph has no detection at all (its
         int8 model too): such rows are dropped and counted."""
         import torch
 
@@ -120,7 +120,9 @@ class Torchvision(Adapter):
         for result in results:
             arrays = dict(zip(names, result))
             boxes = np.asarray(arrays["boxes"]).reshape(-1, 4)
+            scores = np.asarray(arrays["scores"])
             keep = (np.asarray(arrays["labels"]) != 0) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+            keep &= (scores >= 0) & (scores <= 1)
             self.dropped += int((~keep).sum())
             outputs.append({name: torch.from_numpy(np.ascontiguousarray(a[keep])) for name, a in arrays.items()})
         return outputs
