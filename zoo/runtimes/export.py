@@ -112,8 +112,8 @@ class Torchvision(Adapter):
 
     def outputs(self, results: list[list[np.ndarray]], names: list[str], batch: Any, inner: Any) -> Any:
         """torchvision never outputs label 0 (background, dropped in its postprocess), an inverted box (it clips
-        boxes to the image) nor a score outside [0, 1]; OpenVINO returns one such row of garbage where the graph has no detection at all (its
-        int8 model too): such rows are dropped and counted."""
+        boxes to the image) nor a score outside [0, 1]; OpenVINO returns one row of garbage where the graph has no
+        detection at all (its int8 model too): such rows are dropped and counted."""
         import torch
 
         outputs = []

@@ -217,8 +217,8 @@ class RuntimeModel(Model):
         if self.adapter.dropped:
             self.runtime_record["dropped_rows"] = {
                 "count": self.adapter.dropped,
-                "why": "rows torchvision never outputs (label 0, an inverted box, a score outside [0, 1]): OpenVINO returns one where the "
-                "graph has no detection",
+                "why": "rows torchvision never outputs (label 0, an inverted box, a score outside [0, 1]): "
+                "OpenVINO returns one where the graph has no detection",
             }
         return outputs
 
