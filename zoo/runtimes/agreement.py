@@ -18,6 +18,7 @@ TOP = 100  # the boxes per image COCO AP reads (maxDets)
 AP_TOLERANCE = 0.005  # 0.5 AP point
 MATCHED_TOLERANCE = 0.99
 TIE = 1e-5  # scores this close are a tie: which of them a model keeps first is arbitrary
+SCORE_TOLERANCE = 1e-4  # the sorted scores agree to this: tied boxes left unmatched are excused
 
 
 def compare(reference: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any]:
@@ -87,8 +88,10 @@ def for_rows(
         a, b = ours.get(key), theirs.get(key)
         agreement[f"{key}_diff"] = b - a if a is not None and b is not None else None
     ap_diff, compared = agreement["map_diff"], agreement["boxes_compared"]
-    # boxes lost only to an arbitrary choice among tied scores do not count against the export
-    share = (agreement["matched_share"] * compared + agreement["unmatched_tied"]) / compared if compared else None
+    # boxes lost only to an arbitrary choice among tied scores do not count against the export, provided the scores
+    # themselves agree (sorted); else (an int8 model) they count
+    excused = agreement["unmatched_tied"] if (agreement["max_sorted_score_deviation"] or 0) <= SCORE_TOLERANCE else 0
+    share = (agreement["matched_share"] * compared + excused) / compared if compared else None
     agreement["within_tolerance"] = (
         None
         if share is None
@@ -98,7 +101,7 @@ def for_rows(
         agreement["missing"] = "the torch row has no box to compare"
     agreement["tolerance"] = (
         f"AP within {AP_TOLERANCE * 100:g} point, ≥ {MATCHED_TOLERANCE:.0%} of boxes matched (or unmatched only "
-        "among tied scores)"
+        f"among tied scores, the sorted scores agreeing within {SCORE_TOLERANCE:g})"
     )
     return agreement
 
