@@ -64,7 +64,7 @@ def test_a_fewshot_checkpoint_scored_by_zoo_run_says_shots_and_seed_and_matches_
     code, _, stderr = run_zoo("run", "--models", "all", "--trained", str(out / "train" / "2shot-s1"), "--data", TEST,
                               "--out", str(run), "--no-isolation", "--speed-budget", "0", *FAST)  # fmt: skip
     assert code == 0, stderr
-    (result,) = read_results(run)["models"]
+    (result,) = read_results(run).to_dict()["models"]
     assert result["id"] == "yolos-tiny-2shot-s1"
     assert result["trained_on"]["shots"] == 2 and result["trained_on"]["seed"] == 1
     rows = csv.DictReader((out / "fewshot.csv").open())

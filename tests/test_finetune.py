@@ -83,7 +83,7 @@ def test_zoo_run_trained_measures_the_ap_the_training_reported_on_the_same_image
     code, _, stderr = run_zoo("run", "--models", "all", "--trained", str(out), "--data", VAL, "--out", str(run),
                               "--no-isolation", "--speed-budget", "0", *FAST)  # fmt: skip
     assert code == 0, stderr
-    (result,) = read_results(run)["models"]
+    (result,) = read_results(run).to_dict()["models"]
     assert result["id"] == f"{model}-trained" and result["status"] == "ok"
     assert result["accuracy"]["coco"]["map"] == manifest["history"][-1]["val"]["map"]
     assert result["accuracy"]["coco"]["map50"] == manifest["history"][-1]["val"]["map50"]

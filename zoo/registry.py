@@ -44,6 +44,9 @@ class Entry:
     # the box AP its authors publish for these weights: box_ap (0..1 or None), split, source, url, checkpoint (the
     # exact weights the number is for), protocol, reason
     published: dict[str, Any] = field(default_factory=dict)
+    # a runtime row (zoo.runtimes.expand): the runtime that runs this model's export, and int8's calibration images
+    runtime: str = ""
+    calibration: tuple = ()
 
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Entry]:
@@ -242,4 +245,9 @@ def build_model(
                 f"{entry.where}: entry {entry.id!r}: option {option!r} is not accepted by {cls.__name__}"
                 f" (options: {choices})"
             )
-    return cls(weights=weights if weights is not None else entry.weights, **options)
+    model = cls(weights=weights if weights is not None else entry.weights, **options)
+    if entry.runtime:  # a runtime row: the plugin's model inside the runtime's wrapper
+        from zoo.runtimes import wrap
+
+        return wrap(model, entry)
+    return model

@@ -213,6 +213,7 @@ class ModelResult(Record):
     finished: str | None = None
     predictions_file: str | None = None
     shards: list[dict[str, Any]] | None = None  # --shards: each part's images and host
+    runtime: dict[str, Any] | None = None  # a MODEL@RUNTIME row (zoo.runtimes): export, engine, agreement
     trained_on: dict[str, Any] | None = None  # fine-tuned by zoo (zoo.adapt): the training set, shots, seed, epochs
     prompts: dict[str, Any] | None = None  # an open-vocabulary model's prompts and text encoding (zoo.vocabulary)
     robustness: Robustness | None = None  # --corruptions: every (corruption, severity) score, P, mPC, rPC

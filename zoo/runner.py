@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import accuracy, fetch, reproduction, robustness, timing, vocabulary
+from zoo import accuracy, fetch, reproduction, robustness, runtimes, timing, vocabulary
 from zoo.data import Dataset
 from zoo.device import PeakMemory, count_flops
 from zoo.errors import ZooError
@@ -182,6 +182,21 @@ def _fail(result: ModelResult, step: str, error: BaseException) -> _Failed:
 
 
 def _load(entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: ModelResult) -> Model | None:
+    """The entry's model, loaded; None when it cannot run here (its row says why). A runtime row's model that
+    cannot be exported or run (`zoo.runtimes.Unsupported`) is the status ``unsupported``, with its record."""
+    try:
+        model = _load_model(entry, plugins, settings, weights, result)
+    except runtimes.Unsupported as error:
+        result.status, result.reason, result.runtime = Status.UNSUPPORTED, str(error), error.record
+        return None
+    if runtimes.record_of(model) is not None:
+        result.runtime = runtimes.record_of(model)  # the same dict: what the model adds later is in it
+    return model
+
+
+def _load_model(
+    entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: ModelResult
+) -> Model | None:
     options: dict[str, Any] = {}
     if settings.imgsz is not None:
         if accepts_option(entry, plugins, "imgsz"):
@@ -213,10 +228,14 @@ def _load(entry: Entry, plugins: Plugins, settings: Settings, weights: str | Non
             model.device, model.threads = settings.device, settings.threads
             started = time.perf_counter()
             model.load(settings.device)
+        except runtimes.Unsupported:
+            raise
         except Exception as error:
             result.missing["speed"] = f"an untrained copy could not be built: {type(error).__name__}: {error}"
             return None
         result.untrained = True
+    except runtimes.Unsupported:
+        raise
     except Exception as error:
         raise _fail(result, "load", error) from error
     result.load_s = time.perf_counter() - started

@@ -34,7 +34,7 @@ def exit_status(results: RunResults, selected: list[str], strict: bool) -> int:
 
 def print_result(result: ModelResult) -> None:
     status = result.status
-    colour = {Status.OK: "green", Status.NO_WEIGHTS: "yellow"}.get(status, "red")
+    colour = {Status.OK: "green", Status.NO_WEIGHTS: "yellow", Status.UNSUPPORTED: "yellow"}.get(status, "red")
     reason = f" — {result.reason}" if result.reason else ""
     console.print(f"  [{colour}]{status.value:>10}[/] {escape(safe(result.id + reason))}")
     speed = result.missing.get("speed")

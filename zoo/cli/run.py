@@ -17,7 +17,15 @@ from zoo.cli.closing import exit_status, print_leaderboard, print_result
 from zoo.cli.common import console, load_catalogue, load_dataset, parse_weights, safe
 from zoo.cli.downloads import fetch_needs
 from zoo.cli.export import after_run, check_before_run
-from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
+from zoo.cli.run_options import (
+    check_executor,
+    check_limits,
+    default_memory_limit,
+    executor_options,
+    expand_for_run,
+    isolation_options,
+    runtime_options,
+)
 from zoo.errors import ZooError
 
 
@@ -56,6 +64,7 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         help="load model ID's weights from PATH (repeatable)",
     )
     protocol.add_options(run)  # every protocol setting, its default and help from zoo.settings.Settings
+    runtime_options(run)
     run.add_argument(
         "--strict",
         action="store_true",
@@ -107,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args)
     if args.trained:
         check_overlap(Path(args.trained), dataset)
+    entries, weights, runtimes_context = expand_for_run(args, entries, weights, dataset)
     settings = protocol.from_args(args, device=device, weights=weights)
     robustness.check(settings, getattr(args, "shards", None))  # --corruptions: names, severities, the library
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
@@ -118,8 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # before the run folder is touched: a cluster that cannot be reached is said now, and nothing is written
     executor = open_executor(args.executor, spec, _executor_options(args, plugins, resources), _say)
     try:
-        folder.open(_context(args, settings, limits, dataset, plugins), dataset.coco_ground_truth(), dataset,
-                    fresh=args.force)  # fmt: skip
+        context = {**_context(args, settings, limits, dataset, plugins), "runtimes": runtimes_context}
+        folder.open(context, dataset.coco_ground_truth(), dataset, fresh=args.force)
         console.print(
             f"zoo: {len(entries)} model(s) on {safe(dataset.name)} ({len(dataset.images)} images, "
             f"{dataset.num_boxes} boxes) → {out}",

@@ -1,10 +1,14 @@
-"""The options of ``zoo run`` that set its isolation and its executor, and their checks (the protocol's options are
-generated from `zoo.settings.Settings`)."""
+"""The options of ``zoo run`` that set its isolation, its executor and its runtimes, and their checks (the
+protocol's options are generated from `zoo.settings.Settings`)."""
 
 from __future__ import annotations
 
 import argparse
+import copy
+from typing import Any
 
+from zoo import runtimes
+from zoo.cli.common import load_dataset
 from zoo.errors import ZooError
 
 
@@ -113,3 +117,42 @@ def default_memory_limit() -> float:
     import psutil
 
     return round(psutil.virtual_memory().total / 2**30 * 0.8, 1)
+
+
+def runtime_options(run: argparse.ArgumentParser) -> None:
+    """Which runtimes every exportable model also runs under (`zoo.runtimes`)."""
+    run.add_argument(
+        "--runtimes",
+        default=runtimes.TORCH,
+        help="torch (the default) and/or " + ", ".join(runtimes.RUNTIMES) + ", comma-separated: each model that can "
+        "be exported also gets a row ID@RUNTIME, with its agreement to the torch row",
+    )
+    run.add_argument(
+        "--calibration",
+        metavar="DATA",
+        help="images the int8 rows calibrate on (a dataset as --data takes; 'scored': the run's own images). "
+        "Default: the run's dataset's images that --limit leaves out",
+    )
+
+
+def expand_for_run(args: argparse.Namespace, entries: list, weights: dict, dataset: Any) -> tuple[list, dict, dict]:
+    """The entries and ``--weights`` with the runtime rows added, and what the run's context records about them."""
+    names = runtimes.parse(args.runtimes)
+    images: tuple = ()
+    source = None
+    if any(name.endswith("-int8") for name in names):
+        images, source = runtimes.calibration_images(args.calibration, dataset, lambda spec: _load(args, spec))
+    entries, weights = runtimes.expand(entries, args.runtimes, weights, images)
+    context = {"runtimes": names}
+    if source is not None:
+        context["calibration"] = {"source": source, "images": [f"{i.id}:{i.file_name}" for i in images]}
+    return entries, weights, context
+
+
+def _load(args: argparse.Namespace, spec: str | None) -> Any:
+    """``spec`` (or the run's ``--data`` without ``--limit``) loaded as ``zoo run`` loads its dataset."""
+    other = copy.copy(args)
+    other.data, other.limit = spec or args.data, None
+    if spec:
+        other.images = None
+    return load_dataset(other)

@@ -14,6 +14,7 @@ from zoo.plugins import Plugins
 from zoo.registry import Entry
 from zoo.results import FetchRecord, ModelResult, ModelRun, Status
 from zoo.runfolder import RunFolder
+from zoo.runtimes import agreement
 from zoo.settings import Settings
 from zoo.weights import Need, plan
 
@@ -62,6 +63,7 @@ def key(entry: Entry, settings: Settings) -> dict[str, Any]:
     measured = {
         "entry": {"model": entry.model, "plugin": entry.plugin, "weights": entry.weights, "options": entry.options},
         "weights": settings.weights.get(entry.id),
+        **({"runtime": entry.runtime, "calibration": [i.id for i in entry.calibration]} if entry.runtime else {}),
     }
     if settings.corruptions:  # a row without (or with other) corruptions is measured again
         corrupt = (settings.corruptions, settings.severities, settings.corruption_seed)
@@ -78,6 +80,8 @@ def _write(entry: Entry, model_run: ModelRun, job: Job) -> None:
     result.licence = entry.licence or None
     result.trained_on = entry.meta.get("trained_on")  # fine-tuned (zoo.adapt.folder), else None
     result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if result.runtime is not None:  # a runtime row: its agreement with the torch row, written before it
+        agreement.add_to(result, model_run.predictions, job.folder.results, job.folder.path)
     job.folder.add(model_run)
     job.announce(result)
 

@@ -11,6 +11,7 @@ from zoo.report.columns import DETECTION_COLUMNS, LOCALIZATION_COLUMNS
 from zoo.report.gallery import ground_truth
 from zoo.report.leaderboards import primary_metric, value_of, why
 from zoo.report.runs import OK, RunSource, Series
+from zoo.runtimes import view as runtime_view
 
 
 @dataclass
@@ -42,6 +43,7 @@ def tradeoff(series: list[Series]) -> tuple[list[charts.ScatterChart], str]:
             items.append((s.mark, value_of(s, "latency_ms_p50"), value_of(s, "latency_ms_p95"), accuracy, reason))
         chart = charts.scatter_chart(f"tradeoff-{key}", metric, items)
         if chart is not None:
+            chart.links = runtime_view.links(chart, series)
             built.append(chart)
     primary = primary_metric(series)[1]
     built.sort(key=lambda c: c.metric != primary)
@@ -49,6 +51,8 @@ def tradeoff(series: list[Series]) -> tuple[list[charts.ScatterChart], str]:
         "Up and to the left is better. The line joins the Pareto front: the models no other model beats on both "
         "accuracy and median latency. Whiskers reach the 95th percentile latency."
     )
+    if any(chart.links for chart in built):
+        note += " A dotted line joins one model's rows under each runtime (zoo run --runtimes)."
     return built, note
 
 

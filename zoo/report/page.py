@@ -29,6 +29,7 @@ from zoo.report.runs import (
     run_notices,
     subtitle,
 )
+from zoo.runtimes import view as runtime_view
 
 # what other modules import from here
 __all__ = ["ASSETS_DIR", "Page", "RunSource", "build_page", "run_labels"]
@@ -55,6 +56,7 @@ class Page:
     entries: list[Entry] = field(default_factory=list)
     files: list[Fact] = field(default_factory=list)
     robustness: robustness.Section | None = None  # zoo run --corruptions
+    runtimes: list = field(default_factory=list)  # zoo.runtimes.view: each model's runtime rows side by side
 
     @property
     def multi(self) -> bool:
@@ -88,4 +90,5 @@ def build_page(sources: Sequence[RunSource], out_dir: Path | None = None) -> Pag
         entries=details.catalogue_entries(runs, sources),
         files=details.run_files(runs),
         robustness=robustness.section(series),
+        runtimes=runtime_view.build(series),
     )

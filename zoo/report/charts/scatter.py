@@ -84,6 +84,7 @@ class ScatterChart:
     lane: list[LanePoint] = field(default_factory=list)
     lane_y: float = 0.0
     lane_label: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (path, colour): a model's runtime rows joined
 
 
 def scatter_chart(
