@@ -201,12 +201,13 @@ def test_onnxruntime_rows_of_a_tiny_detr_agree(tmp_path):
 def test_the_report_view_puts_a_models_runtime_rows_beside_its_torch_row():
     from types import SimpleNamespace
 
+    from zoo.results import ModelResult
     from zoo.runtimes import view
 
     run = SimpleNamespace(label="run")
 
     def series(row_id: str, p50: float | None, status: str = "ok", runtime: dict | None = None):
-        result = {"id": row_id, "framework": "torchvision", **({"runtime": runtime} if runtime else {})}
+        result = ModelResult(id=row_id, framework="torchvision", runtime=runtime)
         return SimpleNamespace(run=run, result=result, row={"latency_ms_p50": p50, "map": None}, status=status,
                                reason="" if status == "ok" else "no exporter")  # fmt: skip
 
