@@ -84,6 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
+    if args.isolation and args.executor == "local":
+        from zoo.workers import start_early
+
+        start_early(args.allow_network)  # the workers' fork server imports the libraries while the dataset is read
     dataset = load_dataset(args)
     settings = protocol.from_args(args, device=device, weights=weights)
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
