@@ -3,8 +3,9 @@ model's row and nothing else.
 
 The parent starts a fresh worker per model (forked from a fork server that imported the heavy libraries once,
 `zoo.workers`; or spawned), watches it — progress messages as heartbeats, a timeout for the whole model, a stall
-timeout between steps, a memory cap on the worker's resident memory — and turns whatever happens into a result: the worker's own, or a ``failed`` / ``timeout`` row with the cause and the tail of the
-worker's log (``logs/<id>.log`` in the run folder).
+timeout between steps, a memory cap on the worker's resident memory — and turns whatever happens into a result:
+the worker's own, or a ``failed`` / ``timeout`` row with the cause and the tail of the worker's log
+(``logs/<id>.log`` in the run folder).
 """
 
 from __future__ import annotations
