@@ -79,7 +79,7 @@ def run_isolated(
     what = (entry, dataset, settings, setup, str(result_path), str(log_path), messages, part)
     process = context.Process(
         target=_worker,
-        args=(*what, os.getpid(), workers.environment()),
+        args=(*what, os.getpid(), workers.environment(), time.time()),
         name=f"zoo-{entry.id}",
         daemon=True,
     )
@@ -114,6 +114,8 @@ def run_isolated(
         data = json.loads(result_path.read_text(encoding="utf-8"))
         result_path.unlink()
         result = ModelResult.from_dict(data["result"])
+        if result.worker_s and "written" in result.worker_s:  # the worker's clock time → seconds until read here
+            result.worker_s["hand_back"] = round(time.time() - result.worker_s.pop("written"), 4)
         return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
     result = blank_result(entry)
     result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
@@ -189,8 +191,10 @@ def _worker(
     part: Part | None,
     parent: int,
     env: dict[str, str] | None = None,
+    born: float | None = None,
 ) -> None:
     """The worker's main: output to the model's log, offline unless allowed, seeded, then one `evaluate`."""
+    entered = time.time()
     _die_with(parent)
     workers.detach_from_server()
     workers.apply_environment(env)
@@ -218,9 +222,12 @@ def _worker(
             print(f"zoo: {entry.id}: {phase}")
         messages.put((phase, done, total))
 
+    ready = time.time()
     run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
     result = run.result
     result.host = Host.from_dict(host(settings.device))
+    birth = None if born is None else round(entered - born, 4)
+    result.worker_s = {"birth": birth, "setup": round(ready - entered, 4), "written": time.time()}
     print(f"zoo: {entry.id}: {result.status}" + (f": {result.reason}" if result.reason else ""))
     if result.traceback:
         print(result.traceback, end="" if result.traceback.endswith("\n") else "\n")
