@@ -1,11 +1,12 @@
 """FLOPs counted on a call the protocol makes anyway, not on a forward pass of their own.
 
 `FlopCall` wraps a loaded model's ``predict`` so that the first call after the cold start (the cold start is timed,
-and a counter would slow it) runs under torch's flop counter: the second warm-up call when the model gets one, else
-the first call of the accuracy pass, which then is not a latency sample. A model that makes neither (no warm-up call
-after the first, and no accuracy pass: an untrained copy with ``--warmup 1``) is counted on a separate pass, as
-before. The counter does not change what the call computes; it only makes that one call slower, and that call is
-never timed.
+and a counter would slow it) runs under torch's flop counter: the second warm-up call when the model gets one (the
+budget allows it, ``--warmup`` ≥ 2); else the first call of the accuracy pass where that pass's calls are not latency
+samples (the model is timed at ``--speed-conf`` through its own threshold), and that call is then no sample either.
+A model that makes neither call (an untrained copy, or one whose accuracy pass is timed) is counted on a separate
+pass, as before. The counter does not change what the call computes; it only makes that one call slower, and that
+call is never timed.
 """
 
 from __future__ import annotations

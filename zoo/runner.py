@@ -76,6 +76,8 @@ def evaluate(
                 declared = _describe(model, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
             latency: list[StageTimes] = []
+            if not _accuracy_samples_dropped(model, settings):
+                flops.disarm()  # the accuracy pass's calls are latency samples: none of them is counted
             if result.untrained:
                 result.missing["accuracy"] = "weights missing: speed measured on an untrained copy"
             else:
@@ -256,6 +258,13 @@ def _torch_threads() -> int | None:
     """torch's CPU thread count, if torch is loaded (a numpy-only model never imports it)."""
     torch = sys.modules.get("torch")
     return torch.get_num_threads() if torch is not None else None
+
+
+def _accuracy_samples_dropped(model: Model, settings: Settings) -> bool:
+    """Whether the accuracy pass's calls are expected not to be latency samples: the model is timed at
+    ``speed_conf`` through a threshold it sets itself (`zoo.timing.speed_setting`), so the FLOPs may be counted on
+    one of them when no warm-up call was (should it refuse the threshold then, the counted call is no sample)."""
+    return bool(settings.speed_conf) and type(model).set_score_threshold is not Model.set_score_threshold
 
 
 def _describe(model: Model, result: ModelResult) -> float | None:
