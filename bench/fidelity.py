@@ -133,13 +133,12 @@ def measure_model(
 def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any) -> tuple[list[float], Model]:
     """zoo's inference-step samples (ms) from one whole in-process evaluation, and the model object it built."""
     from zoo.isolation import run_in_process
-    from zoo.results import Status
     from zoo.settings import no_report
 
     built: list[Model] = []
     result = run_in_process(entry, dataset, settings, _capturing(plugins, entry, built), no_report).result
-    samples = (result.speed.latency_samples_ms or {}).get("inference") if result.speed else None
-    if result.status != Status.OK or not samples or not built:
+    samples = (result.speed.latency_samples_ms or {}).get("inference")
+    if result.status != "ok" or not samples or not built:
         raise Unmeasured(result.reason or result.missing.get("speed") or "zoo recorded no latency")
     return list(samples), built[-1]
 
