@@ -1,5 +1,6 @@
 """Imported once by the fork server that zoo's model workers start from (`zoo.workers`): the heavy libraries every
-worker would otherwise import again (torch, torchvision, ultralytics, transformers, zoo's runner and scoring).
+worker would otherwise import again (torch, torchvision, zoo's runner and scoring; ultralytics and transformers when
+a selected model uses them: ``ZOO_FORKSERVER_LIBRARIES``, set by `zoo.workers`).
 
 Each import is tried on its own and a failure is skipped: a library that is not installed, or fails to import, is
 imported (or fails, with its message in the model's log) in the worker that needs it, as without a fork server.
@@ -15,7 +16,7 @@ import contextlib
 import importlib
 import os
 
-from zoo.workers import OFFLINE_FLAG
+from zoo.workers import LIBRARIES_ENV, OFFLINE_FLAG
 
 MODULES = (
     "numpy",
@@ -30,10 +31,8 @@ MODULES = (
     "zoo.plugins",
     "zoo.torchvision_support",
     "faster_coco_eval",
-    "transformers",
-    "transformers.modeling_utils",
-    "transformers.image_processing_utils",
 )
+TRANSFORMERS = ("transformers", "transformers.modeling_utils", "transformers.image_processing_utils")
 
 
 def _quietly(name: str) -> None:
@@ -64,7 +63,12 @@ def _preload() -> int:
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
         for name in MODULES:
             _quietly(name)
-        _ultralytics()
+        libraries = os.environ.get(LIBRARIES_ENV, "ultralytics,transformers").split(",")
+        if "transformers" in libraries:
+            for name in TRANSFORMERS:
+                _quietly(name)
+        if "ultralytics" in libraries:
+            _ultralytics()
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:

@@ -19,19 +19,24 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from zoo.offline import OFFLINE_ENV
 
 OFFLINE_FLAG = "ZOO_FORKSERVER_OFFLINE"  # "1" in the server's environment when its workers run offline
+LIBRARIES_ENV = "ZOO_FORKSERVER_LIBRARIES"  # the optional libraries the server preloads, comma-separated
+OPTIONAL = {"ultralytics": "ultralytics", "transformers": "transformers"}
+"""Plugin → the library the server preloads only when a model of that plugin is selected (torch and torchvision,
+which every worker imports with the built-in plugins, are always preloaded)."""
 START_ENV = "ZOO_WORKER_START"  # "forkserver" (the default where available) or "spawn"
 PRELOAD = ["zoo.preload"]
-VOLATILE = ("YOLO_", "OMP_NUM_THREADS", "ULTRALYTICS_", OFFLINE_FLAG, *OFFLINE_ENV)
+VOLATILE = ("YOLO_", "OMP_NUM_THREADS", "ULTRALYTICS_", OFFLINE_FLAG, LIBRARIES_ENV, *OFFLINE_ENV)
 """Variables that do not make a server stale: set by zoo's offline switch and its plugins around every model."""
 
 _lock = threading.Lock()
 _server_key: tuple[Any, ...] | None = None
+_libraries: tuple[str, ...] = tuple(sorted(OPTIONAL.values()))  # all, unless `start_early` was told the plugins
 
 
 def start_method() -> str:
@@ -51,10 +56,14 @@ def context(allow_network: bool) -> Any:
     return multiprocessing.get_context(method)
 
 
-def start_early(allow_network: bool) -> None:
+def start_early(allow_network: bool, plugins: Iterable[str] | None = None) -> None:
     """Start the fork server now: starting it takes milliseconds, and its imports then run in the server while the
-    parent does what it does before its first worker (reading the dataset, opening the run folder). Nothing happens
-    with ``spawn``."""
+    parent does what it does before its first worker (reading the dataset, opening the run folder). ``plugins``: the
+    plugins of the selected models, so that the server imports only the optional libraries they use (None: all).
+    Nothing happens with ``spawn``."""
+    global _libraries
+    if plugins is not None:
+        _libraries = tuple(sorted({OPTIONAL[name] for name in plugins if name in OPTIONAL}))
     if start_method() == "forkserver":
         _ensure_server(allow_network)
 
@@ -87,7 +96,7 @@ def detach_from_server() -> None:
 
 def _key(allow_network: bool) -> tuple[Any, ...]:
     stable = tuple(sorted((k, v) for k, v in os.environ.items() if not k.startswith(VOLATILE)))
-    return allow_network, tuple(sys.path), stable
+    return allow_network, _libraries, tuple(sys.path), stable
 
 
 def _ensure_server(allow_network: bool) -> None:
@@ -110,7 +119,9 @@ def _ensure_server(allow_network: bool) -> None:
 @contextlib.contextmanager
 def _server_environment(allow_network: bool) -> Iterator[None]:
     """The environment a server starts with: this one, and the offline switches when the network is off."""
-    extra = {} if allow_network else {**OFFLINE_ENV, OFFLINE_FLAG: "1"}
+    extra = {LIBRARIES_ENV: ",".join(_libraries)}
+    if not allow_network:
+        extra.update({**OFFLINE_ENV, OFFLINE_FLAG: "1"})
     saved = {key: os.environ.get(key) for key in extra}
     os.environ.update(extra)
     try:

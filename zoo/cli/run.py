@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.isolation and args.executor == "local":
         from zoo.workers import start_early
 
-        start_early(args.allow_network)  # the workers' fork server imports the libraries while the dataset is read
+        start_early(args.allow_network, {entry.plugin for entry in entries})  # imports while the dataset is read
     dataset = load_dataset(args)
     settings = protocol.from_args(args, device=device, weights=weights)
     memory_gb = args.memory_limit if args.memory_limit is not None else default_memory_limit()
