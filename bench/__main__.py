@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--models",
         metavar="MODELS",
         help=f"the run overhead's selection, as zoo run --models takes it ('all': the catalogue; default: "
-        f"{overhead.MODELS})",
+        f"{overhead.MODELS}); for causes, the models to measure (ID,ID)",
     )
     return parser
 

@@ -79,7 +79,7 @@ class OldSampler:
         self._thread.join()
 
 
-def measure(quick: bool = False, **_: Any) -> Row:
+def measure(quick: bool = False, models: str | None = None, **_: Any) -> Row:
     import torch
 
     from zoo.offline import offline
@@ -90,9 +90,17 @@ def measure(quick: bool = False, **_: Any) -> Row:
     threads = torch.get_num_threads()
     found = []
     with offline():
-        for framework, model_id in (QUICK_MODELS if quick else MODELS).items():
+        for framework, model_id in _chosen(models, quick).items():
             found.append(_measure_model(catalogue[model_id], framework, plugins, dataset, threads, rounds, block))
     return _row(found, dataset, threads, rounds, block)
+
+
+def _chosen(models: str | None, quick: bool) -> dict[str, str]:
+    """framework → model id: ``--models ID,ID`` (ids of the catalogue), else one per framework."""
+    if not models:
+        return QUICK_MODELS if quick else MODELS
+    frameworks = {model_id: framework for framework, model_id in MODELS.items()}
+    return {frameworks.get(model_id, model_id): model_id for model_id in models.split(",")}
 
 
 def _measure_model(
