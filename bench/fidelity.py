@@ -3,11 +3,12 @@ module, inputs and threads — does timing a model through zoo change how fast i
 
 zoo's side starts with its whole protocol in this process (`zoo.isolation.run_in_process`, what ``zoo run
 --no-isolation`` does) on an untrained copy (no weights needed): seeded, built, loaded, warmed up, one accuracy pass,
-then exactly ``BLOCK`` timed batch-1 calls (no stop on precision, no batches), with the run's 5 ms memory sampler
-(`zoo.device.PeakMemory`) beside them. Its later blocks time the same model object with the runner's own timing
+then exactly ``BLOCK`` timed batch-1 calls (no stop on precision, no batches), inside the run's peak-memory reading
+(`zoo.device.PeakMemory`: the process's high-water mark, no thread beside the model).
+Its later blocks time the same model object with the runner's own timing
 loop (`zoo.timing.top_up`: an image drawn, then `Model.predict` with its per-step timer) inside a `PeakMemory`.
 The bare side times ``model.forward(model.preprocess([image]))`` on that same object with `time.perf_counter`
-(preprocessing untimed), no sampler, over the same images in the same order, at the same torch thread count.
+(preprocessing untimed), no memory reading, over the same images in the same order, at the same torch thread count.
 
 Blocks alternate ABBA (zoo, bare | bare, zoo | zoo, bare ...), so load from other processes on a busy machine falls on
 both sides alike; each pair of neighbouring blocks gives a ratio of medians, and a model's ratio is the median of
@@ -34,7 +35,7 @@ from zoo.registry import Entry
 TITLE = "harness fidelity"
 GOAL = 1.02
 HOW = (
-    "median inference ms: zoo's protocol in-process (its memory sampler on) ÷ a bare inference_mode loop over the "
+    "median inference ms: zoo's protocol in-process (its peak-memory reading on) ÷ a bare inference_mode loop over the "
     "same model object, images and threads; blocks alternate ABBA, median of the pairs' ratios; the worst framework"
 )
 MODELS = {  # one per framework, the fastest of each on a CPU
@@ -144,7 +145,7 @@ def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any
 
 def zoo_block(model: Model, dataset: Dataset, settings: Any) -> list[float]:
     """ms of the inference step of ``settings.iters`` calls timed by zoo's own timing loop (`zoo.timing.top_up`:
-    each image drawn or decoded, then `Model.predict`, zoo's per-step timer), its memory sampler running, cycling
+    each image drawn or decoded, then `Model.predict`, zoo's per-step timer), inside its `PeakMemory`, cycling
     the dataset's images from the first."""
     from zoo import timing
     from zoo.device import PeakMemory

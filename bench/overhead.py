@@ -94,6 +94,27 @@ def _details(results: list[dict[str, Any]], wall: float, inside: float, data: st
         split = ", ".join(f"{phase} {spent:.1f} s" for phase, spent in phases.items())
         lines.append(
             f"wall {wall:.1f} s = {evaluated:.1f} s in the models' evaluations ({split}) + {wall - evaluated:.1f} s "
-            f"outside them (start-up, imports, dataset, workers, writing); inside the models {seconds(inside)}"
+            f"outside them; inside the models {seconds(inside)}"
         )
+        lines.append(_outside(results, wall - evaluated))
     return lines
+
+
+def _outside(results: list[dict[str, Any]], outside: float) -> str:
+    """Where the seconds outside the evaluations go: the workers' birth (start asked → their main runs: a fork from
+    the preloaded server, or a fresh interpreter importing everything), their setup (plugins, seeds) and hand-back
+    (result written → read), and the rest in zoo's own process (its start-up and imports, the dataset, the fork
+    server's start, merging, scoring summaries, writing the run folder)."""
+    from zoo.workers import start_method
+
+    parts = {"birth": 0.0, "setup": 0.0, "hand_back": 0.0}
+    for result in results:
+        for name, spent in (result.get("worker_s") or {}).items():
+            if name in parts and spent is not None:
+                parts[name] += spent
+    workers = sum(parts.values())
+    split = ", ".join(f"{name.replace('_', '-')} {spent:.1f} s" for name, spent in parts.items())
+    return (
+        f"outside {outside:.1f} s = workers ({start_method()}) {workers:.1f} s ({split}) + zoo's own process "
+        f"{outside - workers:.1f} s (start-up, imports, dataset, scoring summaries, writing)"
+    )

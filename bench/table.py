@@ -27,6 +27,7 @@ class Row:
     how: str
     missing: str = ""
     details: list[str] = field(default_factory=list)  # lines printed under the table (per-model figures...)
+    load: str = ""  # the machine's load while it was measured (`Load.cell`)
 
 
 def seconds(value: float) -> str:
@@ -56,11 +57,11 @@ def _cell(text: str) -> str:
 def markdown(rows: Sequence[Row], conditions: str) -> str:
     """The table, the per-measurement details under it, and the machine conditions it was measured in."""
     lines = [
-        "| measurement | zoo | reference | ratio | goal | how measured |",
-        "|---|---|---|---|---|---|",
+        "| measurement | zoo | reference | ratio | goal | load during | how measured |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        cells = (row.measurement, row.zoo, row.reference, ratio_cell(row), goal_cell(row), row.how)
+        cells = (row.measurement, row.zoo, row.reference, ratio_cell(row), goal_cell(row), row.load or "?", row.how)
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     lines.append("")
     for row in rows:
@@ -89,6 +90,35 @@ class CpuClock:
     def others_since(self, start: CpuClock) -> float:
         """CPU seconds other processes used between ``start`` and this clock (what disturbed the timings)."""
         return max((self.machine - start.machine) - (self.mine - start.mine), 0.0)
+
+
+@dataclass(frozen=True)
+class Load:
+    """The machine's load around one measurement: the 1-minute load average at its start and end, and the cores
+    other processes kept busy on average meanwhile (their CPU-seconds ÷ the wall seconds)."""
+
+    start: float | None
+    end: float | None
+    others_cores: float
+    cores: int
+
+    @classmethod
+    def around(cls, start_load: float | None, clock: CpuClock, wall: float) -> Load:
+        end = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        others = CpuClock.now().others_since(clock) / wall if wall > 0 else 0.0
+        return cls(start_load, end, others, _cores())
+
+    def cell(self) -> str:
+        averages = "" if self.start is None or self.end is None else f"; load avg {self.start:.1f}→{self.end:.1f}"
+        return f"others {self.others_cores:.1f} of {self.cores} cores{averages}"
+
+
+def load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def conditions(seconds: float, quick: bool, load: float | None = None, others: float | None = None) -> str:

@@ -54,3 +54,36 @@ def test_the_bench_is_ruff_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
     result = subprocess.run([ruff, "check", "bench"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_readme_bench_section_is_bench_latest_md():
+    from bench import readme
+
+    latest = (ROOT / "bench" / "latest.md").read_text(encoding="utf-8")
+    assert readme.section(readme.README.read_text(encoding="utf-8")) == latest.strip("\n"), (
+        "README.md's bench section differs from bench/latest.md: run `python -m bench --readme`"
+    )
+
+
+def test_copying_latest_into_the_readme_replaces_only_its_section(tmp_path):
+    from bench import readme
+
+    path = tmp_path / "README.md"
+    path.write_text("intro\n<!-- bench -->\nold table\n<!-- /bench -->\nrest\n")
+    readme.write("| new | table |\n", path)
+    assert path.read_text() == "intro\n<!-- bench -->\n| new | table |\n<!-- /bench -->\nrest\n"
+
+
+def test_repeated_runs_show_the_median_run_and_the_spread_with_each_load():
+    from bench.__main__ import repeated
+    from bench.table import Row
+
+    rows = [
+        Row("fidelity", "z", "r", ratio, 1.02, "how", load=f"load {n}") for n, ratio in enumerate((1.05, 1.01, 1.03))
+    ]
+    row = repeated(rows)
+    assert row.ratio == 1.03
+    assert "median 1.030, spread 1.010–1.050 (0.040)" in row.details[-1]
+    assert "1.010 (load 1)" in row.details[-1] and row.load.startswith("3 runs")
+    cells = table_rows(markdown([row], "conditions"))["fidelity"]
+    assert cells[3] == "1.030" and cells[5] == row.load, "the load is a column of the table"

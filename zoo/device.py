@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import threading
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -70,29 +70,27 @@ def peak_memory_mb(device: str) -> float | None:
 
 
 class PeakMemory:
-    """Peak memory while a model runs: torch's peak allocation on CUDA, else the process's RSS growth (sampled)."""
+    """Peak memory while a model runs: torch's peak allocation on CUDA, and the growth of the process's resident
+    memory up to its high-water mark.
 
-    def __init__(self, device: str, interval: float = 0.005) -> None:
-        self.device, self.interval = device, interval
+    The high-water mark is the kernel's (Linux ``VmHWM``, reset on entry through ``/proc/self/clear_refs``; elsewhere
+    ``ru_maxrss``, which cannot be reset): read on entry and exit, never sampled, so no thread runs beside the model
+    to take the GIL or a core from it (a 5 ms sampler thread did before: ``python -m bench --only causes``)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
         self.process = psutil.Process()
         self.start = self.peak = 0
-        self._stop = threading.Event()
+        self.reset = False  # whether the high-water mark was reset on entry (else it is the process's lifetime peak)
 
     def __enter__(self) -> PeakMemory:
         reset_peak_memory(self.device)
+        self.reset = _reset_high_water()
         self.start = self.peak = self.process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
         return self
 
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.peak = max(self.start, self.process.memory_info().rss, high_water_bytes() or 0)
 
     def record(self) -> dict[str, Any]:
         device_peak = peak_memory_mb(self.device)
@@ -100,6 +98,35 @@ class PeakMemory:
         if device_peak is not None:
             record["device_peak_mb"] = device_peak
         return record
+
+
+def _reset_high_water() -> bool:
+    """Reset this process's resident high-water mark to its current resident memory (Linux ≥ 4.0); False where the
+    kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def high_water_bytes() -> int | None:
+    """This process's peak resident memory (bytes) since it started or since `_reset_high_water`: ``VmHWM`` from
+    /proc/self/status on Linux, else ``ru_maxrss`` (kilobytes on Linux, bytes on macOS); None where neither exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 PEAK_SIZE = 2048  # the side of the square float32 matrices the peak is measured with

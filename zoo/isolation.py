@@ -1,10 +1,11 @@
 """Each model in its own worker process, so an exception, a crash, a hang or a runaway allocation costs that
 model's row and nothing else.
 
-The parent starts a fresh (spawned) worker per model, watches it — progress messages as heartbeats, a timeout for
-the whole model, a stall timeout between steps, a memory cap on the worker's resident memory — and turns whatever
-happens into a result: the worker's own, or a ``failed`` / ``timeout`` row with the cause and the tail of the
-worker's log (``logs/<id>.log`` in the run folder).
+The parent starts a fresh worker per model (forked from a fork server that imported the heavy libraries once,
+`zoo.workers`; or spawned), watches it — progress messages as heartbeats, a timeout for the whole model, a stall
+timeout between steps, a memory cap on the worker's resident memory — and turns whatever happens into a result:
+the worker's own, or a ``failed`` / ``timeout`` row with the cause and the tail of the worker's log
+(``logs/<id>.log`` in the run folder).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import json
-import multiprocessing
 import os
 import queue as queue_module
 import random
@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from zoo import workers
 from zoo.context import host
 from zoo.data import Dataset
 from zoo.files import atomic_write, to_json
@@ -69,15 +70,16 @@ def run_isolated(
 ) -> ModelRun:
     """Evaluate ``entry`` (or one `Part` of it) in a worker process; always returns a `ModelRun`, whatever the worker
     does."""
-    context = multiprocessing.get_context("spawn")
+    context = workers.context(setup.allow_network)
     messages = context.Queue()
     result_path = work_dir / f"{entry.id}.json"
     result_path.unlink(missing_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
+    what = (entry, dataset, settings, setup, str(result_path), str(log_path), messages, part)
     process = context.Process(
         target=_worker,
-        args=(entry, dataset, settings, setup, str(result_path), str(log_path), messages, part, os.getpid()),
+        args=(*what, os.getpid(), workers.environment(), time.time()),
         name=f"zoo-{entry.id}",
         daemon=True,
     )
@@ -112,6 +114,8 @@ def run_isolated(
         data = json.loads(result_path.read_text(encoding="utf-8"))
         result_path.unlink()
         result = ModelResult.from_dict(data["result"])
+        if result.worker_s and "written" in result.worker_s:  # the worker's clock time → seconds until read here
+            result.worker_s["hand_back"] = round(time.time() - result.worker_s.pop("written"), 4)
         return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
     result = blank_result(entry)
     result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
@@ -186,9 +190,14 @@ def _worker(
     messages: Any,
     part: Part | None,
     parent: int,
+    env: dict[str, str] | None = None,
+    born: float | None = None,
 ) -> None:
     """The worker's main: output to the model's log, offline unless allowed, seeded, then one `evaluate`."""
+    entered = time.time()
     _die_with(parent)
+    workers.detach_from_server()
+    workers.apply_environment(env)
     log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -213,9 +222,12 @@ def _worker(
             print(f"zoo: {entry.id}: {phase}")
         messages.put((phase, done, total))
 
+    ready = time.time()
     run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
     result = run.result
     result.host = Host.from_dict(host(settings.device))
+    birth = None if born is None else round(entered - born, 4)
+    result.worker_s = {"birth": birth, "setup": round(ready - entered, 4), "written": time.time()}
     print(f"zoo: {entry.id}: {result.status}" + (f": {result.reason}" if result.reason else ""))
     if result.traceback:
         print(result.traceback, end="" if result.traceback.endswith("\n") else "\n")
@@ -224,15 +236,18 @@ def _worker(
 
 
 def _die_with(parent: int) -> None:
-    """End this worker when the process that started it ends, however it ends (killed, a lost Ray worker): Linux's
-    parent-death signal, so no model is left running with no one to watch it. Elsewhere, nothing."""
+    """End this worker when zoo (``parent``) ends, however it ends (killed, a lost Ray worker): Linux's parent-death
+    signal, so no model is left running with no one to watch it. The worker's own parent is zoo (spawned) or zoo's
+    fork server, which ends when zoo does (`multiprocessing.forkserver`: its end of a pipe from zoo closes). Elsewhere,
+    nothing."""
     if not sys.platform.startswith("linux"):
         return
+    watcher = os.getppid()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
+    if watcher == 1 or os.getppid() != watcher or not psutil.pid_exists(parent):  # gone before the signal was set
         os._exit(1)
 
 

@@ -203,6 +203,8 @@ class ModelResult(Record):
     reproduction: dict[str, Any] | None = None  # measured vs published AP, the gap and its likely causes
     phases_s: dict[str, float] | None = None
     in_model_s: float | None = None
+    # an isolated model's worker, seconds: birth (start asked → its main runs), setup (log, plugins, seeds), hand_back
+    worker_s: dict[str, float] | None = None
     traceback: str | None = None
     host: Host | None = None
     log_tail: str | None = None

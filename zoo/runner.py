@@ -31,8 +31,9 @@ import numpy as np
 
 from zoo import accuracy, fetch, reproduction, robustness, runtimes, timing, vocabulary
 from zoo.data import Dataset
-from zoo.device import PeakMemory, count_flops
+from zoo.device import PeakMemory
 from zoo.errors import ZooError
+from zoo.flops import FlopCall
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
@@ -67,6 +68,7 @@ def evaluate(
                 with clocks.phase("text_encoding"):
                     _step(result, "text encoding", vocabulary.give, model, dataset, settings.prompt_template, result)
             clocks.count_calls(model)
+            flops = FlopCall(model)  # FLOPs counted on the first untimed call after the cold start (`zoo.flops`)
             first = dataset.images[0].load()
             budget = timing.Budget(settings.speed_budget)  # for timing on top of the first call and the accuracy pass
             with clocks.phase("warm_up"):  # the first call is the cold start
@@ -74,13 +76,20 @@ def evaluate(
                     result, "predict", timing.warm_up, model, first, settings, report, budget
                 )
             with clocks.phase("describe"):
-                _describe(model, first, result)
+                declared = _describe(model, result)
             sizes = {(dataset.images[0].width, dataset.images[0].height)}  # warmed up; other sizes warm on first use
             latency: list[StageTimes] = []
+            if not _accuracy_samples_dropped(model, settings):
+                flops.disarm()  # the accuracy pass's calls are latency samples: none of them is counted
             if result.untrained:
                 result.missing["accuracy"] = "weights missing: speed measured on an untrained copy"
             else:
                 latency = _accuracy_pass(model, dataset, settings, run, report, sizes, part, clocks)
+                flops.drop_sample(latency)
+            flops.disarm()  # from here on every call is timed
+            with clocks.phase("describe"):
+                flops.count_apart(first)
+                _record_flops(flops, declared, result)
             if part is None or part.timed:
                 with clocks.phase("speed"):
                     result.speed, skipped = _step(
@@ -276,8 +285,16 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads() if torch is not None else None
 
 
-def _describe(model: Model, image: np.ndarray, result: ModelResult) -> None:
-    """Record what the loaded model is; FLOPs are counted on one forward pass over the first image."""
+def _accuracy_samples_dropped(model: Model, settings: Settings) -> bool:
+    """Whether the accuracy pass's calls are expected not to be latency samples: the model is timed at
+    ``speed_conf`` through a threshold it sets itself (`zoo.timing.speed_setting`), so the FLOPs may be counted on
+    one of them when no warm-up call was (should it refuse the threshold then, the counted call is no sample)."""
+    return bool(settings.speed_conf) and type(model).set_score_threshold is not Model.set_score_threshold
+
+
+def _describe(model: Model, result: ModelResult) -> float | None:
+    """Record what the loaded model is (its FLOPs come later: `_record_flops`); returns the GFLOPs the plugin
+    declares, if any."""
     try:
         info = asdict(model.info())
     except Exception as error:
@@ -286,18 +303,21 @@ def _describe(model: Model, image: np.ndarray, result: ModelResult) -> None:
     info.pop("weights", None)
     info["labels"] = None if model.labels is None else len(model.labels)
     declared = info.pop("gflops", None)
-    try:
-        flops = count_flops(lambda: model.forward(model.preprocess([image])))
-        info["gflops"] = flops / 1e9 if flops else None
-        if not flops:
-            result.missing["gflops"] = "torch's flop counter saw no operation (not a torch model)"
-    except Exception as error:
-        info["gflops"] = None
-        result.missing["gflops"] = f"flop counting failed: {type(error).__name__}: {error}"
-    info["gflops_image"] = f"{image.shape[1]}x{image.shape[0]}"
-    info["gflops_source"] = "counted (torch's flop counter)" if info["gflops"] is not None else None
-    _declared_gflops(declared, info, result)
     result.info = Info.from_dict(info)
+    return declared
+
+
+def _record_flops(flops: FlopCall, declared: float | None, result: ModelResult) -> None:
+    """The counted FLOPs (`zoo.flops.FlopCall`: one untimed call of the protocol's, or a pass of their own) into
+    ``result.info``, with the plugin's declared figure where the counter saw nothing."""
+    info: dict[str, Any] = {}
+    flops.record(info, result.missing)
+    _declared_gflops(declared, info, result)
+    result.info.gflops, result.info.gflops_image, result.info.gflops_source = (
+        info["gflops"],
+        info["gflops_image"],
+        info["gflops_source"],
+    )
 
 
 def _declared_gflops(declared: float | None, info: dict[str, Any], result: ModelResult) -> None:

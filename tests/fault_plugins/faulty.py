@@ -41,7 +41,7 @@ class Faulty(zoo.Model):
         if fault == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         if fault == "kill-parent":  # the process that started this worker: under --executor ray, the Ray worker
-            os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(_starter(), signal.SIGKILL)
             time.sleep(3600)
         if fault == "memory":
             hoard = []
@@ -77,6 +77,16 @@ class Faulty(zoo.Model):
         if fault == "not-detections":
             return [{"boxes": r.xyxy} for r in results]
         return results
+
+
+def _starter() -> int:
+    """The process that started this worker: its parent, or the parent of the fork server it was forked from."""
+    import psutil
+
+    parent = psutil.Process(os.getppid())
+    if "multiprocessing.forkserver" in " ".join(parent.cmdline()):
+        parent = parent.parent()
+    return parent.pid
 
 
 @zoo.hookimpl

@@ -113,6 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
+    if args.isolation and args.executor == "local":
+        from zoo.workers import start_early
+
+        start_early(args.allow_network, {entry.plugin for entry in entries})  # imports while the dataset is read
     dataset = load_dataset(args)
     if args.trained:
         check_overlap(Path(args.trained), dataset)
