@@ -80,6 +80,11 @@ def _checkpoint_zoo_loads(entry, plugins) -> str:
     if entry.plugin == "transformers":
         spec = sys.modules["zoo_plugin_transformers"].MODELS[entry.model]
         return f"{spec['hub_id']}@{spec['revision']}" if spec.get("revision") else spec["hub_id"]
+    if entry.plugin == "open_vocabulary":  # a hub checkpoint (OWL, Grounding DINO), or ultralytics' file (YOLO-World)
+        checkpoint = getattr(plugins.models[entry.model].cls, "checkpoint", None)
+        if checkpoint is None:
+            return entry.weights or f"{entry.model}.pt"
+        return checkpoint.hub_id + (f"@{checkpoint.revision}" if checkpoint.revision != "main" else "")
     raise AssertionError(f"{entry.id}: a published number from plugin {entry.plugin!r}: say here which file it is for")
 
 
@@ -92,7 +97,7 @@ def test_every_published_number_has_a_source_to_open_and_names_the_exact_checkpo
         assert published["url"].startswith("https://") and " " not in published["url"], entry.id
         assert published["source"].strip(), entry.id
         checkpoint = _checkpoint_zoo_loads(entry, plugins)
-        if "@" in checkpoint or entry.plugin != "transformers":
+        if "@" in checkpoint or entry.plugin not in ("transformers", "open_vocabulary") or checkpoint.endswith(".pt"):
             assert published["checkpoint"] == checkpoint, f"{entry.id}: the number is for other weights than zoo's"
         else:  # a hub id zoo does not pin: the entry says why
             assert published["checkpoint"].startswith(f"{checkpoint} (follows main: "), entry.id

@@ -83,7 +83,7 @@ def test_the_report_shows_the_rate_the_share_and_the_peak(run):
 
     machine = next(g for g in run_context(runs) if g.title == "Machine")
     shown = {r.key: r.values[0] for r in machine.rows}
-    assert shown["peak_gflops"].endswith(f"GFLOP/s ({sources[0].results['context']['hardware']['peak_method']})")
+    assert shown["peak_gflops"].endswith(f"GFLOP/s ({sources[0].results.context['hardware']['peak_method']})")
     assert "peak_method" not in shown
     html = (run / "index.html").read_text()
     assert "GFLOP/s" in html and "% of peak" in html

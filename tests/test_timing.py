@@ -156,8 +156,8 @@ def test_batches_take_what_the_budget_has_left_and_are_skipped_when_two_would_no
     assert record.timed_calls == 6 and record.precise
     assert (
         skipped == "skipped: an untimed and a timed batch of 8 would take about 16 s, more than the 14 s left of "
-        "--speed-budget 20"
-    )
+        "--speed-budget 20; one untimed call on 2 images checked its output"
+    ), "a call on two images (2 s) fits: the batch rule is checked though no batch is timed"
     record, skipped = time_speed(Scripted([1.0], clock), DATASET, Settings(batch=4, batch_calls=3, speed_budget=20.0),
                                  [], lambda *_: None, 1, Budget(20.0, clock))  # fmt: skip
     # 14 s left: the untimed batch (4 s), then timed ones while the next fits: 4 + 4 (2 s left)

@@ -34,7 +34,7 @@ class Record:
             value = getattr(self, item.name)
             if value is None and self.omit_none:
                 continue
-            data[item.name] = _plain(value)
+            data[item.name] = {} if isinstance(value, Record) and value.empty() else _plain(value)  # unmeasured: {}
         data.update(self.extra)
         return data
 
@@ -55,8 +55,8 @@ class Record:
         return read is None or name in read
 
     def empty(self) -> bool:
-        """Nothing measured: every field None or empty."""
-        return not any(self.to_dict().values())
+        """Nothing measured: every field None or an empty container (a 0 is a measurement)."""
+        return all(value is None or value == {} or value == [] for value in self.to_dict().values())
 
 
 def _plain(value: Any) -> Any:

@@ -55,7 +55,7 @@ def export_run(run_dir: str | Path, tracking_uri: str | None = None, experiment:
     """Write ``run_dir`` into MLflow: its parent run and one child per row, or only what a previous export of the
     same run lacks. ``tracking_uri`` None: MLflow's own default (``MLFLOW_TRACKING_URI``, else its local store)."""
     run_dir = Path(run_dir)
-    results = read_results(run_dir)
+    results = read_results(run_dir).to_dict()  # the run folder as its files hold it (checked, any schema version)
     board = leaderboard_rows(run_dir)
     client, uri = _client(tracking_uri)
     identity = run_identity(results)
