@@ -29,6 +29,8 @@ from zoo import workers
 from zoo.context import host
 from zoo.data import Dataset
 from zoo.files import atomic_write, to_json
+from zoo.offline import block_network
+from zoo.plugins import load_plugins
 from zoo.registry import Entry
 from zoo.results import Host, ModelResult, ModelRun, Status
 from zoo.runner import blank_result, evaluate
@@ -205,11 +207,8 @@ def _worker(
     faulthandler.enable(log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if not setup.allow_network:
-        from zoo.offline import block_network
-
         block_network()
     _seed(settings)
-    from zoo.plugins import load_plugins
 
     plugins = load_plugins(setup.plugin_dirs)
     for problem in plugins.problems:

@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import os
 
+from zoo.offline import block_network
 from zoo.workers import LIBRARIES_ENV, OFFLINE_FLAG
 
 MODULES = (
@@ -57,8 +58,6 @@ def _ultralytics() -> None:
 
 def _preload() -> int:
     if os.environ.get(OFFLINE_FLAG) == "1":  # import-time checks (ultralytics', huggingface_hub's) stay offline
-        from zoo.offline import block_network
-
         block_network()
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
         for name in MODULES:

@@ -20,6 +20,7 @@ import yaml
 from zoo.errors import ZooError
 from zoo.model import Model
 from zoo.plugins import MODEL_ID, PROJECT_ROOT, Plugins
+from zoo.runtimes import wrap
 
 DEFAULT_REGISTRY = PROJECT_ROOT / "registry.yaml"
 ENTRY_KEYS = ("plugin", "model", "family", "weights", "licence", "options", "notes", "published", "meta")
@@ -247,7 +248,5 @@ def build_model(
             )
     model = cls(weights=weights if weights is not None else entry.weights, **options)
     if entry.runtime:  # a runtime row: the plugin's model inside the runtime's wrapper
-        from zoo.runtimes import wrap
-
         return wrap(model, entry)
     return model

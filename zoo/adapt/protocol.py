@@ -14,11 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zoo.adapt.folder import TrainingFolder, dataset_record, write_json
+from zoo.adapt.folder import TrainingFolder, dataset_record, read_json, write_json
+from zoo.adapt.page import write_page
 from zoo.adapt.sampler import k_shot_ids, subset
 from zoo.adapt.scoring import score_checkpoint
 from zoo.adapt.training import TrainSettings
 from zoo.data import Dataset
+from zoo.files import atomic_write
 
 ROW = ("model", "shots", "seed", "status", "map", "map50", "mean_iou", "train_s", "epochs", "from_scratch", "reason")
 SUMMARY = ("model", "shots", "map_mean", "map_std", "map50_mean", "map50_std", "mean_iou_mean", "mean_iou_std", "seeds")
@@ -69,7 +71,6 @@ def _score(row: dict, entry: Any, plugins: Any, folder: TrainingFolder, test: Da
     record["train_s"] = round(row["minutes"] * 60, 2) if row.get("minutes") is not None else None
     if row["status"] != "ok":
         return record
-    from zoo.adapt.folder import read_json
 
     manifest = read_json(folder.path / row["id"] / "manifest.json")
     try:
@@ -99,8 +100,6 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     """``fewshot.csv``, ``fewshot_summary.csv`` and ``fewshot.html``, each written whole."""
-    from zoo.adapt.page import write_page
-    from zoo.files import atomic_write
 
     summary = summarise(rows)
     for name, columns, records in (("fewshot.csv", ROW, rows), ("fewshot_summary.csv", SUMMARY, summary)):

@@ -17,6 +17,7 @@ import numpy as np
 from zoo.adapt.folder import FROM_SCRATCH
 from zoo.adapt.training import Finetuned, Session
 from zoo.model import WeightsUnavailable
+from zoo.torchvision_support import TorchvisionWeights, set_input_size
 
 CHECKPOINT = "model.pth"
 
@@ -43,8 +44,6 @@ def build(model: Any, session: Session, keep_all: str) -> tuple[Any, str, list[s
     import torch
     import torchvision
 
-    from zoo.torchvision_support import TorchvisionWeights
-
     labels = ["__background__", *(c.name for c in session.dataset.categories)]
     options = {keep_all: 0.0, "num_classes": len(labels)}
     torch.manual_seed(session.settings.seed)
@@ -67,8 +66,6 @@ def finetune(model: Any, session: Session, keep_all: str) -> Finetuned:
     """Train ``model`` (a `TorchvisionDetector` not yet loaded) on the session's dataset; the checkpoint is
     ``{"model": state_dict, "zoo": {"builder", "labels", "imgsz"}}``, which the plugin's ``load`` reads."""
     import torch
-
-    from zoo.torchvision_support import set_input_size
 
     settings = session.settings
     module, base, labels = build(model, session, keep_all)

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.adapt.folder import FROM_SCRATCH, TrainingFolder, dataset_record, image_digests
+from zoo.adapt.scoring import score_checkpoint
 from zoo.data import Dataset
+from zoo.model import UNTRAINED
 from zoo.plugins import Plugins
 from zoo.registry import Entry, build_model
 
@@ -117,7 +119,6 @@ def train_model(
 ) -> dict[str, Any]:
     """Fine-tune one model; its row for the folder's index (``status``: ok, failed or unsupported, with the reason).
     Ctrl-C leaves nothing but the staging folder, which nothing reads."""
-    from zoo.model import UNTRAINED
 
     row: dict[str, Any] = {"id": entry.id, "model": entry.model, "family": entry.family, "status": OK, "reason": ""}
     try:
@@ -131,8 +132,6 @@ def train_model(
     staged = folder.staging(entry.id)
     session = Session(entry.id, dataset, val, settings, staged, folder.log(entry.id), progress=progress)
     if val is not None:
-        from zoo.adapt.scoring import score_checkpoint
-
         session.evaluate = lambda path: score_checkpoint(entry, plugins, path, val, settings.device)
     begun = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from zoo.adapt.folder import FROM_SCRATCH
 from zoo.adapt.training import Finetuned, Session
 from zoo.adapt.yolo_view import write_view
+from zoo.files import sha256_prefix
 
 CHECKPOINT = "model.pt"
 DEFAULT_IMGSZ = 640
@@ -106,6 +107,5 @@ def _log_to(path: Path) -> Iterator[None]:
 
 
 def _sha(path: Path) -> str:
-    from zoo.files import sha256_prefix
 
     return sha256_prefix(path)

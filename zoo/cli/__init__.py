@@ -2,6 +2,11 @@
 ``report``, ``export``, ``plugin``, ``track``), assembled here.
 
 User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
+
+A command imports what it runs inside its function (the runner, the executors, torch through them), so that
+``zoo --help``, ``zoo models`` and a user error answer without importing torch; below the CLI, zoo's modules import
+each other at the top, and only optional or heavy libraries (torch, ultralytics, transformers, huggingface_hub,
+mlflow, ...) inside functions.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from PIL import Image
 
 from zoo.data.dataset import Dataset, ImageRecord
 from zoo.errors import ZooError
+from zoo.fetch.config import home
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
@@ -121,7 +122,6 @@ def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarra
 
 def cache_root() -> Path:
     """Where corrupted copies are kept: ``$ZOO_HOME/corruptions``."""
-    from zoo.fetch.config import home
 
     return home() / "corruptions"
 

@@ -15,6 +15,7 @@ from zoo.context import host
 from zoo.data import Dataset
 from zoo.isolation import Limits, WorkerSetup, run_in_process, run_isolated
 from zoo.offline import offline
+from zoo.plugins import load_plugins
 from zoo.registry import Entry
 from zoo.results import Host, ModelRun, Status
 from zoo.runner import blank_result
@@ -62,8 +63,6 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
 
 def _load_plugins(setup: WorkerSetup) -> Any:
     if setup.plugin_dirs not in _plugins:
-        from zoo.plugins import load_plugins
-
         _plugins[setup.plugin_dirs] = load_plugins(setup.plugin_dirs)
     return _plugins[setup.plugin_dirs]
 

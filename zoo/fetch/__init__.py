@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.fetch import config
+from zoo.fetch import config, http, huggingface
 from zoo.fetch.integrity import CORRUPT, MISSING, PRESENT, FileState, refusal, state
 from zoo.fetch.progress import Counting, Progress
 from zoo.fetch.remote import FetchError, HubFile, RemoteFile, with_known
@@ -69,10 +69,7 @@ def fetch(file: RemoteFile, progress: Progress, force: bool = False) -> Path:
         raise FetchError("zoo is offline (--offline or ZOO_OFFLINE)")
     try:
         if file.hub is not None:
-            from zoo.fetch import huggingface
-
             return huggingface.download(file, progress, force=force)
-        from zoo.fetch import http
 
         return http.download(file, file.path, progress)
     except FetchError as error:

@@ -6,22 +6,20 @@ from __future__ import annotations
 import urllib.request
 
 from zoo.fetch import config
-from zoo.fetch.remote import RemoteFile
+from zoo.fetch.http import reach
+from zoo.fetch.huggingface import _settings
+from zoo.fetch.remote import FetchError, RemoteFile
 
 
 def probe(file: RemoteFile) -> int | None:
     """The size the source announces, or None when it cannot be asked (offline, unreachable, no length)."""
     if config.offline():
         return None
-    from zoo.fetch.http import reach
-    from zoo.fetch.remote import FetchError
 
     try:
         reach(config.source_url(file.url) if file.hub is None else (config.hub_endpoint() or file.url))
         if file.hub is not None:
             from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
-            from zoo.fetch.huggingface import _settings
 
             hub = file.hub
             url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision, endpoint=config.hub_endpoint())

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.device import count_flops
 from zoo.model import Model, ModelInfo
 from zoo.runtimes import agreement, cache, engines, export
 from zoo.runtimes.rows import Unsupported
@@ -193,7 +194,6 @@ class RuntimeModel(Model):
 
     def _gflops(self) -> float | None:
         """GFLOPs of the torch model's forward on the sample image (the runtime's own ops are not counted)."""
-        from zoo.device import count_flops
 
         try:
             flops = count_flops(lambda: self.inner.forward(self.inner.preprocess([sample_image()])))

@@ -19,9 +19,14 @@ from typing import Any
 import numpy as np
 
 from zoo import contract
+from zoo.data import load_dataset
+from zoo.data.shapes import draw_image
 from zoo.detections import Detections
 from zoo.errors import ZooError
 from zoo.model import UNTRAINED, Model, WeightsUnavailable
+from zoo.offline import offline
+from zoo.plugins import load_plugins
+from zoo.registry import build_catalogue, build_model, load_registry, select
 from zoo.testing import checks
 from zoo.testing.checks import (
     BACKGROUND,
@@ -132,7 +137,6 @@ def check_model(
     ``options``: keyword arguments of its ``__init__``; ``images``: RGB ``uint8`` images to predict on (default:
     `default_images`). An unknown id is a `ZooError`.
     """
-    from zoo.offline import offline
 
     name, make = _maker(model_id_or_class, plugins_dir, dict(options or {}))
     report = CheckReport(name)
@@ -156,8 +160,6 @@ def assert_conforms(model_id_or_class: str | type[Model], **kwargs: Any) -> Chec
 
 def default_images() -> list[np.ndarray]:
     """Three ``shapes`` images of 160x120, with one of an odd size (203x97) second."""
-    from zoo.data import load_dataset
-    from zoo.data.shapes import draw_image
 
     images = [record.load() for record in load_dataset(IMAGES).images]
     return [images[0], draw_image(0, (203, 97), 2), *images[1:]]
@@ -172,8 +174,6 @@ def _maker(target: str | type[Model], plugins_dir: Any, options: dict[str, Any])
         if not issubclass(target, Model):
             raise ZooError(f"{target.__name__} is not a zoo.Model subclass")
         return target.name or target.__name__, lambda weights: target(weights=weights, **options)
-    from zoo.plugins import load_plugins
-    from zoo.registry import build_catalogue, build_model, load_registry, select
 
     dirs = [] if plugins_dir is None else [plugins_dir] if isinstance(plugins_dir, (str, Path)) else plugins_dir
     plugins = load_plugins(list(dirs))

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from zoo import contract
+from zoo.data import Category
 from zoo.detections import Detections
-from zoo.labels import COCO_CLASSES
+from zoo.labels import COCO_CLASSES, build_label_map, normalise
 from zoo.model import Model, ModelInfo, WeightsCheck
 
 PASS, FAIL, SKIP, WARN = "pass", "fail", "skip", "warn"
@@ -64,8 +65,6 @@ def labels_set(model: Model) -> Result:
 
 def label_join(model: Model) -> Result:
     """Which labels join COCO's categories by name, which do not, and through which aliases."""
-    from zoo.data import Category
-    from zoo.labels import build_label_map, normalise
 
     if not isinstance(model.labels, Sequence) or isinstance(model.labels, str):
         return SKIP, "class-agnostic: no labels to join" if model.labels is None else "self.labels is not a list"
@@ -87,7 +86,6 @@ def _few(names: list[str], most: int = 6) -> str:
 
 
 def background(model: Model) -> Result:
-    from zoo.labels import normalise
 
     labels = model.labels
     if not isinstance(labels, Sequence) or isinstance(labels, str) or len(labels) == 0:

@@ -27,6 +27,8 @@ from zoo.isolation import (
     _seed,
     _stop,
 )
+from zoo.offline import block_network
+from zoo.plugins import load_plugins
 from zoo.registry import Entry
 from zoo.tracking.run import Report, blank_row, detector_row_here
 from zoo.tracking.video import Video
@@ -107,8 +109,6 @@ def _worker(
     sys.stdout = sys.stderr = log
     faulthandler.enable(log)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from zoo.offline import block_network
-    from zoo.plugins import load_plugins
 
     block_network()
     _seed(settings)  # seeded as zoo run's workers are: an untrained copy's random weights too

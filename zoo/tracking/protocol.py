@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.files import atomic_write, to_json
+from zoo.offline import offline
 from zoo.registry import Entry
 from zoo.tracking import metrics, tracker
+from zoo.tracking.isolated import track_isolated
 from zoo.tracking.run import ORACLE, Report, detector_row_here, oracle_row, tracks_dir
 from zoo.tracking.video import Video
 
@@ -64,8 +66,6 @@ def track_models(
     earlier = {} if force else _earlier_rows(out)
     rows: list[dict[str, Any]] = []
     if settings.oracle:
-        from zoo.offline import offline
-
         with offline():
             rows.append(oracle_row(video, settings.tracker, out))
     for entry in entries:
@@ -78,8 +78,6 @@ def track_models(
             continue
         with report_for(entry) if report_for else _quiet() as progress:
             if isolation is not None:
-                from zoo.tracking.isolated import track_isolated
-
                 row = track_isolated(entry, video, settings, *isolation, out, progress)
             else:
                 row = detector_row_here(entry, plugins, video, settings, out, progress)

@@ -17,8 +17,12 @@ from typing import Any
 import numpy as np
 
 from zoo.data import Category
+from zoo.isolation import _seed
 from zoo.labels import NO_CLASS, build_label_map
+from zoo.offline import offline
 from zoo.registry import Entry
+from zoo.runner import _Failed, _load, blank_result
+from zoo.settings import Settings
 from zoo.tracking.tracker import Tracker
 from zoo.tracking.video import Video, VideoSequence, write_mot
 
@@ -126,10 +130,6 @@ def detector_row_here(
 ) -> dict[str, Any]:
     """One detector's row in this process, loaded as ``zoo run`` loads it (an untrained copy when its weights are
     missing), measured offline; whatever goes wrong is its status and reason."""
-    from zoo.isolation import _seed
-    from zoo.offline import offline
-    from zoo.runner import _Failed, _load, blank_result
-    from zoo.settings import Settings
 
     row = blank_row(entry.id, "detector", settings.conf)
     row["family"] = entry.family

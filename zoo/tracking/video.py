@@ -22,6 +22,7 @@ import numpy as np
 
 from zoo.data.images import decode_image
 from zoo.errors import ZooError
+from zoo.tracking import shapes
 
 PEDESTRIAN = 1  # MOTChallenge's class id of what is tracked and scored; the others only guide preprocessing
 MOT_CLASSES = range(1, 14)  # pedestrian, person on vehicle, car, ..., crowd: the ids TrackEval's MOT17 reader knows
@@ -104,8 +105,6 @@ class Video:
 def load_video(spec: str, *, out: Path | None = None) -> Video:
     """The video ``--data`` names; ``moving-shapes`` is drawn into ``out/data/`` (the run folder) first."""
     if spec == "moving-shapes" or spec.startswith("moving-shapes:"):
-        from zoo.tracking import shapes
-
         if out is None:
             raise ZooError("moving-shapes needs a folder to be written into")
         root = shapes.write(spec, Path(out) / "data" / "moving-shapes")
