@@ -1,5 +1,5 @@
 """The ``zoo`` command: one module per subcommand (``run``, ``pull``, ``models`` and ``weights``, ``train``,
-``report``, ``export``, ``plugin``, ``track``), assembled here.
+``fewshot``, ``report``, ``export``, ``plugin``, ``track``), assembled here.
 
 User errors end with a one-line ``zoo: error: ...`` and exit status 2, never a traceback.
 
