@@ -168,7 +168,14 @@ def attempts(monkeypatch) -> list:
         seen.append(args[:2])
         raise RuntimeError(f"a test tried to reach the network: {args[:2]}")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    connect = socket.socket.connect
+
+    def refuse_connect(self, address):
+        if self.family == socket.AF_UNIX:  # a local socket (multiprocessing's fork server), not the network
+            return connect(self, address)
+        return refuse(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     return seen
