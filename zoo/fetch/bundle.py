@@ -32,6 +32,7 @@ class Record:
     sha256: str
     size: int
     licence: str
+    digest: str = ""  # what the file was checked by: a recorded sha256, the Hub's, or one pinned on first use
 
 
 def write_manifest(
