@@ -63,7 +63,7 @@ def test_the_first_fetch_pins_the_file_and_a_changed_file_is_refused_after(world
     assert list(weights_dir.iterdir()) == []
 
 
-def test_a_bundle_records_the_pin_and_takes_no_changed_copy(world, online, tmp_path):
+def test_a_bundle_records_the_pin_and_takes_no_changed_copy(world, online, tmp_path, monkeypatch):
     url, weights_dir = world
     assert run_zoo("pull", "--models", WORLD)[0] == 0
     bundle = tmp_path / "bundle"
@@ -74,7 +74,22 @@ def test_a_bundle_records_the_pin_and_takes_no_changed_copy(world, online, tmp_p
     assert manifest[f"{WORLD}.pt"]["digest"].startswith("no published digest: trusted on first use (sha256 ")
     assert "Hugging Face Hub" in manifest["vocab.json"]["digest"]
 
+    import zoo.cli.pull
+
+    def bad_copy(file, source):  # a copy that does not come out as the file it was copied from
+        file.path.parent.mkdir(parents=True, exist_ok=True)
+        file.path.write_bytes(CHANGED)
+        return file.path
+
+    with monkeypatch.context() as patch:  # into a new bundle: only the pin can tell
+        patch.setattr(zoo.cli.pull, "_copy", bad_copy)
+        code, stdout, _ = run_zoo("pull", "--models", WORLD, "--to", str(tmp_path / "other"))
+    row = _line(stdout, f"{WORLD}  {WORLD}.pt ")
+    assert code == 1 and "failed: its copy from " in row and "pinned at its first use" in row
+    assert not (tmp_path / "other" / "ultralytics" / f"{WORLD}.pt").exists()
+
     (bundle / "ultralytics" / f"{WORLD}.pt").unlink()
+
     (weights_dir / f"{WORLD}.pt").write_bytes(CHANGED)  # this machine's copy changed, and the source's too
     online.put(url, CHANGED)
     code, stdout, stderr = run_zoo("pull", "--models", WORLD, "--to", str(bundle))
