@@ -294,7 +294,7 @@ def test_every_model_without_weights_gets_a_timed_no_weights_row_with_its_prompt
         assert prompts["asked_template"] is None and "{}" in prompts["template"]
     assert "`zoo pull --models owlv2-base-patch16-ensemble`" in rows["owlv2-base-patch16-ensemble"]["reason"]
     assert "yolov8s-worldv2.pt is not in" in rows["yolov8s-worldv2"]["reason"]
-    assert "zoo does not fetch it, since registry.yaml records no size and sha256" in rows["yolov8s-worldv2"]["reason"]
+    assert "`zoo pull --models yolov8s-worldv2` fetches https://github.com/" in rows["yolov8s-worldv2"]["reason"]
     assert "; and the CLIP text encoder openai/clip-vit-base-patch32" in rows["yolov8s-worldv2"]["reason"]
     assert rows["owlv2-base-patch16-ensemble"]["prompts"]["prompts"][0] == "a photo of a circle"
     assert rows["grounding-dino-tiny"]["prompts"]["prompts"] == ["circle", "square", "triangle"]
@@ -327,8 +327,9 @@ def test_the_catalogue_lists_the_family_with_its_published_zero_shot_numbers(plu
     files = plugins.models["owlv2-base-patch16-ensemble"].cls().remote_files()
     assert {f.name for f in files} >= {"config.json", "vocab.json", "merges.txt", "model.safetensors"}
     assert all(f.hub.revision == "cfd3195ba4ea9592eec887ded089f4c08eff231d" for f in files)
-    world = {f.name for f in plugins.models["yolov8s-worldv2"].cls().remote_files()}
-    assert {"vocab.json", "model.safetensors"} <= world and "yolov8s-worldv2.pt" not in world, "no digest: not fetched"
+    world = {f.name: f for f in plugins.models["yolov8s-worldv2"].cls().remote_files()}
+    assert {"vocab.json", "model.safetensors", "yolov8s-worldv2.pt"} <= set(world)
+    assert world["yolov8s-worldv2.pt"].first_use, "no published digest: pinned at its first fetch (test_first_use.py)"
     assert plugins.models["yolov8s-worldv2"].cls(weights="untrained").remote_files() == []
 
 

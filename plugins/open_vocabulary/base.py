@@ -3,7 +3,6 @@ revision or a ``save_pretrained`` folder, untrained copies from the config class
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,7 +91,7 @@ class HubDetector(zoo.Model):
 
         options: dict[str, Any] = {"local_files_only": True}
         try:
-            with _quiet(transformers):
+            with huggingface.quiet_loading():
                 module = transformers.AutoModelForZeroShotObjectDetection.from_pretrained(folder, **options)
                 processor = transformers.AutoProcessor.from_pretrained(folder, **options)
         except OSError as error:  # a file the check did not see: say so, never download
@@ -115,15 +114,3 @@ class HubDetector(zoo.Model):
             "dtype": str(parameter.dtype).removeprefix("torch."),
             "tokenizer": getattr(self.tokenizer, "description", type(self.tokenizer).__name__),
         }
-
-
-@contextlib.contextmanager
-def _quiet(transformers):
-    logging = transformers.utils.logging
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()

@@ -29,10 +29,9 @@ CLIP_TEXT = Checkpoint(
     files=("config.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"),
 )
 CONTEXT = 77  # CLIP's text context, to which ultralytics' clip.tokenize pads and truncates
-# The official yolov8s-worldv2.pt's size and sha256, from the ultralytics assets release's digests: not recorded yet
-# (no public record of them was reachable from here), so zoo does not fetch the file — it fetches only what it can
-# check. Fill them in ({"size": ..., "sha256": ...}) and `zoo pull` fetches it like the other ultralytics files.
-DETECTOR_DIGEST: dict[str, Any] | None = None
+# The official yolov8s-worldv2.pt has no published digest (ultralytics' assets release lists none): zoo fetches it
+# like the other ultralytics files, pins its sha256 and size when it first has it, and checks every later use, fetch
+# and copy against that pin (`zoo.fetch.pins`).
 
 
 def world_class(ultra: Any) -> type:
@@ -54,24 +53,16 @@ def world_class(ultra: Any) -> type:
             self.text_identity: str | None = None
 
         def remote_files(self) -> list[zoo.RemoteFile]:
-            """For any trained weights, the CLIP text tower's files; the detector's own file (official name only)
-            once its digest is recorded (``DETECTOR_DIGEST``)."""
+            """For any trained weights, the CLIP text tower's files; the detector's own file (official name only),
+            trusted on first use: no digest of it is published."""
             if self.weights == zoo.UNTRAINED:
                 return []
-            detector = [replace(f, **DETECTOR_DIGEST) for f in super().remote_files()] if DETECTOR_DIGEST else []
+            detector = [replace(f, first_use=True) for f in super().remote_files()]
             return [*detector, *CLIP_TEXT.remote_files()]
 
         def _missing_message(self) -> str:
             ultra.import_ultralytics()  # offline first: its message imports ultralytics, whose import goes online
-            text = super()._missing_message()
-            if DETECTOR_DIGEST or "`zoo pull" not in text:
-                return text
-            path = self._candidates()[-1]
-            return (
-                f"{text.split('; `zoo pull')[0]}; zoo does not fetch it, since registry.yaml records no size and "
-                f"sha256 to check it by yet: download {ultra.official_url(path.name)} into {path.parent} yourself, "
-                f"or give a local file with --weights {self.name}=PATH"
-            )
+            return super()._missing_message()
 
         def _clip_missing(self) -> str | None:
             found = find_cached(CLIP_TEXT)

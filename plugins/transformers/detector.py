@@ -3,7 +3,6 @@ package's docstring says how weights, steps and sizes work)."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import re
 from dataclasses import dataclass, field, replace
@@ -224,7 +223,7 @@ class TransformersDetector(zoo.Model):
 
         options: dict[str, Any] = {"local_files_only": True}
         try:
-            with _quiet(transformers):
+            with huggingface.quiet_loading():
                 config = transformers.AutoConfig.from_pretrained(folder, **options)
                 _no_pretrained_backbone(config)
                 module, report = transformers.AutoModelForObjectDetection.from_pretrained(
@@ -332,19 +331,6 @@ class TransformersDetector(zoo.Model):
             )
             for r in results
         ]
-
-
-@contextlib.contextmanager
-def _quiet(transformers):
-    """No progress bars from transformers while loading: zoo shows its own progress."""
-    logging = transformers.utils.logging
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()
 
 
 def _no_pretrained_backbone(config) -> None:

@@ -9,7 +9,7 @@ from rich.progress import Progress as RichProgress
 
 from zoo.console import console, safe
 from zoo.data.benchmarks import Benchmark, fetch, missing
-from zoo.fetch import FAILED, FETCHED, Outcome, Progress, config, ensure
+from zoo.fetch import FAILED, FETCHED, PRESENT, Outcome, Progress, config, ensure
 from zoo.report.fmt import size
 from zoo.weights import Need
 
@@ -48,6 +48,8 @@ def say(outcome: Outcome) -> None:
         console.print(f"  fetched {name} ({size(outcome.bytes)} in {outcome.seconds:.1f} s{rate}){where}", markup=False)
         if outcome.detail:
             console.print(f"  zoo: warning: {name}: {detail}", markup=False)
+    elif outcome.state == PRESENT and outcome.detail:
+        console.print(f"  zoo: note: {name}: {detail}", markup=False)
     elif outcome.state == FAILED:
         console.print(f"  zoo: warning: could not fetch {name}: {detail}", markup=False)
 

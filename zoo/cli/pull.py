@@ -14,7 +14,7 @@ from zoo.cli.common import console, load_catalogue, parse_weights, print_columns
 from zoo.cli.data import benchmarks_named, pull_data
 from zoo.cli.downloads import fetch_needs
 from zoo.errors import ZooError
-from zoo.fetch import Outcome, config
+from zoo.fetch import Outcome, config, pins
 from zoo.report.fmt import size
 from zoo.weights import Need, plan
 
@@ -116,10 +116,24 @@ def _dry_run(needs: list[Need]) -> int:
         where = str(need.file.destination)
         rows.append((", ".join(need.models), need.file.name, text, found.state, where, need.licence or "—"))
     print_columns(rows)
+    _trusted_on_first_use([need.file for need in needs])
     amount = f"{'about ' if estimated else ''}{size(total)}"
     amount += f" and {unknown} file(s) of unknown size" if unknown else ""
     print(f"\n{len(needs)} file(s); {todo} to fetch: {amount}.")
     return 0
+
+
+def _trusted_on_first_use(files: list[fetch.RemoteFile]) -> None:
+    """A line for each file whose publisher gives no digest: it is trusted on first use, and whether it is pinned."""
+    for file in files:
+        if not file.first_use or file.sha256 is not None:
+            continue
+        record = pins.pinned(file.url)
+        state = f"{pins.describe(record)}" if record else "not pinned yet: the first fetch pins it"
+        print(
+            f"\n{file.name}: {pins.NO_DIGEST} — zoo pins its sha256 and size in {pins.location()} when it first has "
+            f"the file and refuses any other file under that URL from then on ({state})"
+        )
 
 
 def _size(file: fetch.RemoteFile) -> tuple[int | None, bool]:
@@ -144,9 +158,20 @@ def _into_bundle(need: Need, sources: list[Need]) -> Outcome:
     for source in sources:
         here = fetch.state(source.file)
         if source.file.url in urls and here.state == fetch.PRESENT:
-            return Outcome(need.file, fetch.COPIED, _copy(need.file, here.path), f"from {here.path}")
+            return _copied(need.file, here.path)
     (outcome,) = fetch_needs([need])
     return outcome
+
+
+def _copied(file: fetch.RemoteFile, source: Path) -> Outcome:
+    """The file copied into the bundle and checked there (against its pin too, where it has no published digest)."""
+    copy = _copy(file, source)
+    found = fetch.state(file)
+    if found.state != fetch.PRESENT:
+        copy.unlink(missing_ok=True)
+        return Outcome(file, fetch.FAILED, None, f"its copy from {source} is refused: {found.detail}")
+    note = pins.NO_DIGEST if file.first_use and file.sha256 is None else ""
+    return Outcome(file, fetch.COPIED, copy, "; ".join(filter(None, (f"from {source}", note))))
 
 
 def _copy(file: fetch.RemoteFile, source: Path) -> Path:
@@ -179,9 +204,22 @@ def _manifest(target: Path, needs: list[Need], outcomes: list[Outcome]) -> Path:
                 sha256=digest(path.resolve()),
                 size=path.stat().st_size,
                 licence=need.licence,
+                digest=_digest_source(need.file),
             )
         )
     return write_manifest(target, __version__, files=records)
+
+
+def _digest_source(file: fetch.RemoteFile) -> str:
+    """What the file was checked by before it was bundled, for the manifest."""
+    if file.sha256 is not None:
+        return "the sha256 zoo records for it (the catalogue's, or the prefix in its name)"
+    if file.hub is not None:
+        return "the digest the Hugging Face Hub serves it under (huggingface_hub's etag)"
+    if not file.first_use:
+        return "its size" if file.size is not None else "nothing (no digest known)"
+    record = pins.pinned(file.url)
+    return f"{pins.NO_DIGEST} ({pins.describe(record) if record else 'not pinned'}, {pins.location()})"
 
 
 def _table(needs: list[Need], outcomes: list[Outcome]) -> None:

@@ -112,7 +112,7 @@ def _record_fetch(result: ModelResult, outcomes: list[Outcome]) -> None:
             detail=o.detail,
         )
         for o in outcomes
-        if o.state != PRESENT
+        if o.state != PRESENT or o.detail  # a file found here and pinned now (no published digest) is said too
     ]
     failed = [o for o in outcomes if o.state == FAILED]
     if failed and result.status == Status.NO_WEIGHTS:

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.fetch import config, http, huggingface
-from zoo.fetch.integrity import CORRUPT, MISSING, PRESENT, FileState, refusal, state
+from zoo.fetch import config, http, huggingface, pins
+from zoo.fetch.integrity import CORRUPT, MISSING, PRESENT, FileState, digest, refusal, state
 from zoo.fetch.progress import Counting, Progress
 from zoo.fetch.remote import FetchError, HubFile, RemoteFile, with_known
 
@@ -82,7 +82,7 @@ def ensure(file: RemoteFile, progress: Progress | None = None) -> Outcome:
     """Make ``file`` present and intact: fetched when it is missing or fails its check, unless zoo is offline."""
     found = state(file)
     if found.state == PRESENT:
-        return Outcome(file, PRESENT, found.path)
+        return Outcome(file, PRESENT, found.path, _pin(file, found.path, f"found at {found.path}, not fetched by zoo"))
     if config.offline():
         return Outcome(file, found.state, found.path, found.detail)
     counting = _Tee(progress or Progress())
@@ -92,7 +92,21 @@ def ensure(file: RemoteFile, progress: Progress | None = None) -> Outcome:
     except FetchError as error:
         return Outcome(file, FAILED, found.path, str(error), counting.transferred, time.perf_counter() - started)
     detail = f"the file there was not the official one ({found.detail}); fetched again" if found.detail else ""
+    source = config.source_url(file.url) if file.hub is None else file.url
+    detail = "; ".join(filter(None, (detail, _pin(file, path, f"downloaded from {source}"))))
     return Outcome(file, FETCHED, path, detail, counting.transferred, time.perf_counter() - started)
+
+
+def _pin(file: RemoteFile, path: Path, origin: str) -> str:
+    """For a file with no published digest: its sha256 and size pinned now if this is zoo's first time with it
+    (`zoo.fetch.pins`), and what was done, in words; "" for every other file."""
+    if not file.first_use or file.sha256 is not None:
+        return ""
+    record = pins.pinned(file.url)
+    if record is not None:
+        return f"{pins.NO_DIGEST}; it matches the {pins.describe(record)} in {pins.location()}"
+    record = pins.pin(file.url, file.name, digest(path.resolve()), path.stat().st_size, origin)
+    return f"{pins.NO_DIGEST}; {pins.describe(record)} now, in {pins.location()}, and checked at every later use"
 
 
 class _Tee(Counting):

@@ -3,7 +3,8 @@
 
 Inside, each library's files keep its own cache layout — ``torch/hub/checkpoints/``, ``ultralytics/``,
 ``huggingface/models--ORG--NAME/snapshots/COMMIT/``, benchmarks unpacked under ``data/NAME/`` — and ``manifest.json``
-lists every file: the models that use it, its source URL, sha256, size and licence; and every benchmark. A file
+lists every file: the models that use it, its source URL, sha256, size, licence and what it was checked by
+(``digest``: a recorded sha256, the Hub's digest, or one pinned on first use); and every benchmark. A file
 whose sha256 differs from the manifest's is not loaded.
 """
 
@@ -32,6 +33,7 @@ class Record:
     sha256: str
     size: int
     licence: str
+    digest: str = ""  # what the file was checked by: a recorded sha256, the Hub's, or one pinned on first use
 
 
 def write_manifest(

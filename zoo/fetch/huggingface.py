@@ -80,6 +80,21 @@ def _settings(timeout: float) -> Iterator[None]:
         constants.HF_HUB_OFFLINE, constants.HF_HUB_DOWNLOAD_TIMEOUT = saved
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' progress bars off while it loads a checkpoint from the cache (one place for both plugins that
+    load through transformers), then as they were."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+
+
 def _describe(error: BaseException, file: RemoteFile, endpoint: str | None) -> str:
     from huggingface_hub import errors
 

@@ -2,7 +2,8 @@
 
 A file is checked against everything known about it: its exact size, its sha256 (or the prefix torchvision puts
 in its file names) or md5, the digest a Hugging Face cache names its blobs by (sha256 for large files, git's blob
-sha1 for small ones), and the sha256 a bundle's manifest records.
+sha1 for small ones), the sha256 a bundle's manifest records, and — for a file with no published digest — the sha256
+and size zoo pinned when it first had the file (`zoo.fetch.pins`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.fetch import bundle
+from zoo.fetch import bundle, pins
 from zoo.fetch.remote import RemoteFile
 
 PRESENT, MISSING, CORRUPT = "present", "missing", "corrupt"
@@ -56,6 +57,9 @@ def mismatch(path: Path, file: RemoteFile) -> str | None:
     for what, value in expected:
         if value and not digest(path).startswith(value.lower()):
             return f"sha256 {digest(path)[:16]}… does not match {what} ({value[:16]}…)"
+    pinned = pins.pinned(file.url) if file.first_use and file.sha256 is None else None
+    if pinned is not None and pins.mismatch(pinned, size, digest(path)):
+        return pins.mismatch(pinned, size, digest(path))
     if file.md5 and digest(path, "md5") != file.md5.lower():
         return f"md5 {digest(path, 'md5')} does not match the published md5 ({file.md5})"
     blob = _blob_digest(path)

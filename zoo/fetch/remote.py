@@ -51,7 +51,8 @@ class RemoteFile:
     """One file zoo can fetch (a model's weights, a benchmark's archive): where it comes from, where it goes, how to
     check it. ``sha256`` may be the full digest or a prefix of it (torchvision's file names carry the first 8 hex
     digits); ``md5`` is for sources that publish only that (the COCO and VOC archives); ``size`` is exact (checked),
-    ``size_estimate`` only for showing how much a fetch will take."""
+    ``size_estimate`` only for showing how much a fetch will take; ``first_use`` marks a file whose publisher gives
+    no digest: it is checked against the sha256 and size zoo pinned when it first had the file (`zoo.fetch.pins`)."""
 
     url: str  # the official https:// URL
     path: Path | None  # where the library looks for it (None: huggingface_hub decides, see ``hub``)
@@ -61,6 +62,7 @@ class RemoteFile:
     md5: str | None = None
     hub: HubFile | None = None  # fetched with huggingface_hub instead of plain HTTP
     alternative: RemoteFile | None = None  # fetched instead when the source has no such file (HTTP 404)
+    first_use: bool = False  # no published digest: its sha256 and size are pinned when zoo first has it (`pins`)
 
     @property
     def name(self) -> str:
