@@ -18,6 +18,7 @@ from zoo.runfolder import read_results
 
 TRAIN = "shapes:count=8,size=96x96,seed=11"
 VAL = "shapes:count=4,size=96x96,seed=12"
+LEARN = "shapes:count=16,size=64x64,seed=11"
 # one model per framework, each at a small input size: (id, imgsz)
 FRAMEWORKS = {
     "torchvision": ("ssdlite320_mobilenet_v3_large", "96"),
@@ -49,6 +50,33 @@ def trained(tmp_path_factory):
     return folders
 
 
+@pytest.fixture(scope="session")
+def learned(tmp_path_factory):
+    """yolov8n from scratch, 40 epochs on 16 small images, validated on those same images: enough steps to learn
+    them on a CPU in about a minute (the other frameworks' detectors need far more from random weights)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("learned")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("ZOO_HOME", str(tmp_path_factory.mktemp("zoo-home")))
+            code, _, stderr = run_zoo("train", "--models", "yolov8n", "--data", LEARN, "--val", LEARN, "--epochs",
+                                      "40", "--imgsz", "64", "--out", str(out))  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, stderr
+    return json.loads((out / "yolov8n" / "manifest.json").read_text())
+
+
+def test_a_short_training_from_scratch_clearly_beats_the_untrained_copy(learned):
+    before, after = learned["before"], learned["history"][-1]["val"]
+    assert before["map"] == 0.0 and before["map50"] == 0.0  # the untrained copy finds nothing
+    assert after["map50"] >= 0.15 and after["map"] >= 0.05, after
+    assert learned["library"]["arguments"]["nbs"] == 4  # a step after every batch of 4, as the other recipes
+
+
 @pytest.mark.parametrize("framework", list(FRAMEWORKS))
 def test_each_framework_trains_from_scratch_and_writes_its_checkpoint_and_manifest(trained, framework):
     out, code, stdout, stderr = trained[framework]
@@ -66,6 +94,7 @@ def test_each_framework_trains_from_scratch_and_writes_its_checkpoint_and_manife
     assert [row["epoch"] for row in manifest["history"]] == [1, 2]
     assert all(math.isfinite(row["loss"]) for row in manifest["history"])
     assert all(row["val"]["map"] is not None for row in manifest["history"])
+    assert manifest["before"]["map"] is not None  # the model it started from, scored before its first step
     assert len(manifest["image_digests"]) == len(train.images)
     assert (out / model / manifest["checkpoint"]).exists()
     assert not list(out.glob(".*partial"))

@@ -82,6 +82,10 @@ def finetune(detector: Any, session: Any) -> Any:
     images = session.dataset.images
     rng = np.random.default_rng(settings.seed)
     path = session.out / CHECKPOINT
+    module.save_pretrained(path)
+    processor.save_pretrained(path)
+    session.start(path)
+    module.train()
     step = 0
     for epoch in range(1, settings.max_epochs + 1):
         _set_lr(optimizer, groups, epoch, session)

@@ -21,12 +21,15 @@ def score_checkpoint(
 ) -> dict[str, Any]:
     """``map``, ``map50`` and ``mean_iou`` of the model ``entry`` names with ``checkpoint`` as its weights, on
     ``dataset`` (None where not measured, with the reason under ``missing``)."""
-    model = build_model(entry, plugins, str(checkpoint), {})
-    model.device = device
-    model.load(device)
-    run = ModelRun(blank_result(entry))
-    sizes: set[tuple[int, int]] = set()
-    _, label_map, per_image = accuracy.predict_all(model, dataset, run, no_report, sizes, dataset.images)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # building the model draws random numbers: not the training's
+        model = build_model(entry, plugins, str(checkpoint), {})
+        model.device = device
+        model.load(device)
+        run = ModelRun(blank_result(entry))
+        sizes: set[tuple[int, int]] = set()
+        _, label_map, per_image = accuracy.predict_all(model, dataset, run, no_report, sizes, dataset.images)
     accuracy.score(dataset, Settings(device=device), run, label_map, per_image)
     return summary(run.result)
 

@@ -83,6 +83,9 @@ def finetune(model: Any, session: Session, keep_all: str) -> Finetuned:
     path = session.out / CHECKPOINT
     meta = {"builder": model.builder, "labels": labels, "imgsz": imgsz}
     index = {c.id: i + 1 for i, c in enumerate(session.dataset.categories)}
+    _save(module, meta, path)
+    session.start(path)
+    module.train()
     step = 0
     for epoch in range(1, settings.max_epochs + 1):
         losses = []

@@ -2,8 +2,10 @@
 checkpoint and manifest written into the training folder (`zoo.adapt.folder`), one progress bar per model.
 
 A plugin's model offers ``finetune(session: Session) -> Finetuned``: it trains with its library's own machinery,
-writes its checkpoint into ``session.out`` and calls ``session.epoch_end(...)`` after every epoch; zoo measures the
-validation AP there (on the checkpoint, as ``zoo run --trained`` would) and keeps the time budget. A model whose
+writes its checkpoint into ``session.out``, calls ``session.start(...)`` with the model it starts from (before the
+first step) and ``session.epoch_end(...)`` after every epoch; zoo measures the validation AP there (on the
+checkpoint, as ``zoo run --trained`` would), so the manifest shows what the training bought, and keeps the time
+budget. A model whose
 class has no ``finetune`` gets the status ``unsupported`` with its class's ``finetune_unsupported`` reason.
 """
 
@@ -73,6 +75,7 @@ class Session:
     evaluate: Callable[[Path], dict[str, Any]] | None = None  # checkpoint -> {map, map50, mean_iou} on ``val``
     progress: Callable[[str, float], None] = lambda text, done: None
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    before: dict[str, Any] | None = None  # the validation scores of the model before its first step
     started: float = field(default_factory=time.monotonic)
     paused: float = 0.0  # seconds spent measuring validation AP: not part of the time budget
 
@@ -84,20 +87,34 @@ class Session:
         """Whether the ``--minutes`` budget is spent (never, with ``--epochs``)."""
         return self.settings.minutes is not None and self.elapsed() >= self.settings.minutes * 60
 
+    def start(self, checkpoint: Path) -> None:
+        """Record the validation AP of the model the training starts from (the untrained copy, or the base weights
+        with the layers rebuilt for the dataset's classes), saved as ``checkpoint``, when ``--val`` was given."""
+        if self.evaluate is not None:
+            self.before = self._validate(checkpoint, "before training", 0)
+            print(f"zoo: before training: val AP {self.before['map']}", flush=True)  # into logs/ID.log
+
     def epoch_end(self, epoch: int, loss: float | None, checkpoint: Path | None = None, **extra: Any) -> None:
         """Record an epoch: its mean training loss, and the validation AP of ``checkpoint`` when ``--val`` was given."""
         row: dict[str, Any] = {"epoch": epoch, "loss": loss, "seconds": round(self.elapsed(), 2), **extra}
         if self.evaluate is not None and checkpoint is not None:
-            begun = time.monotonic()
-            self.progress(f"epoch {epoch}: validation", self._done(epoch))
-            row["val"] = self.evaluate(checkpoint)
-            self.paused += time.monotonic() - begun
+            row["val"] = self._validate(checkpoint, f"epoch {epoch}: validation", self._done(epoch))
         self.epochs.append(row)
         shown = f"loss {loss:.4g}" if loss is not None else "loss ?"
         if row.get("val", {}).get("map") is not None:
             shown += f", val AP {row['val']['map']:.3f}"
         self.progress(f"epoch {epoch}: {shown}", self._done(epoch))
         print(f"zoo: epoch {epoch}: {shown} ({row['seconds']} s of training)", flush=True)  # into logs/ID.log
+
+    def _validate(self, checkpoint: Path, text: str, done: float) -> dict[str, Any]:
+        """``evaluate(checkpoint)``, its time left out of the training's."""
+        assert self.evaluate is not None
+        begun = time.monotonic()
+        self.progress(text, done)
+        try:
+            return self.evaluate(checkpoint)
+        finally:
+            self.paused += time.monotonic() - begun
 
     def _done(self, epoch: int) -> float:
         if self.settings.minutes is not None and not self.settings.epochs:
@@ -157,6 +174,7 @@ def train_model(
         "library": finetuned.library,
         "epochs_done": len(session.epochs),
         "minutes": round(session.elapsed() / 60, 3),
+        "before": session.before,
         "history": session.epochs,
         "started": begun,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -172,6 +190,7 @@ def train_model(
         "minutes": manifest["minutes"],
         "loss": last.get("loss"),
         "val": last.get("val"),
+        "before": session.before,
     }
 
 

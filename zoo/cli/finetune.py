@@ -117,6 +117,8 @@ def print_row(row: dict) -> None:
         scratch = ", from scratch (untrained copy)" if row.get("from_scratch") else ""
         val = row.get("val") or {}
         shown = f", val AP {val['map']:.4f}" if val.get("map") is not None else ""
+        before = (row.get("before") or {}).get("map")
+        shown += f" ({before:.4f} before training)" if shown and before is not None else ""
         loss = f", loss {row['loss']:.4g}" if row.get("loss") is not None else ""
         text = f"{row['id']}: {row['epochs']} epoch(s) in {row['minutes']:.2f} min{loss}{shown}{scratch}"
     else:
