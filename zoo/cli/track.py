@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from zoo.cli.common import cell, console, load_catalogue, parse_weights, print_columns, safe
-from zoo.cli.run_options import default_memory_limit, isolation_options
+from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
 from zoo.errors import ZooError
 
 
@@ -49,14 +49,16 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         "--force", action="store_true", help="track the selected models again even if this run folder has their rows"
     )
     isolation_options(track)
+    executor_options(track, shards=False)
     track.set_defaults(command=cmd_track)
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from zoo.cli.run import progress
+    from zoo.cli.run import progress, say_line
     from zoo.device import check_device
+    from zoo.executors import open_executor
     from zoo.registry import select
-    from zoo.tracking.protocol import TrackSettings, track_models
+    from zoo.tracking.protocol import TrackSettings, track_models, track_work
     from zoo.tracking.report import write_page
     from zoo.tracking.video import load_video
 
@@ -64,26 +66,34 @@ def cmd_track(args: argparse.Namespace) -> int:
         raise ZooError(f"--conf {args.conf}: give a score threshold between 0 and 1")
     if args.threads is not None and args.threads < 1:
         raise ZooError(f"--threads {args.threads}: give a positive number of threads")
+    check_limits(args)
+    resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
-    device = check_device(args.device)
+    device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     out = Path(args.out) if args.out else Path("reports") / f"track-{datetime.now():%Y%m%d-%H%M%S}"
     video = load_video(args.data, out=out)
-    settings = TrackSettings(args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights)
+    settings = TrackSettings(
+        args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights, args.executor
+    )
     _fetch(entries, plugins, weights)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
+    work = track_work(video, settings, out, _isolation(args))
+    options = {"address": args.ray_address, "resources": resources} if args.executor == "ray" else {}
+    executor = open_executor(args.executor, work, options or {"plugins": plugins, "progress": progress}, say_line)
     console.print(
         f"zoo: {len(entries)} detector(s) + {'the oracle' if args.oracle else 'no oracle'} through {args.tracker} on "
         f"{safe(video.source)} ({len(video.sequences)} sequence(s), {video.frames} frames) → {out}",
         markup=False,
     )
-    say = lambda line: console.print("  " + safe(line), markup=False)  # noqa: E731
-    rows = track_models(entries, plugins, video, settings, out, progress, isolation=_isolation(args), force=args.force,
-                        say=say)  # fmt: skip
+    try:
+        rows = track_models(entries, plugins, video, settings, out, force=args.force, say=say_line, executor=executor)
+    finally:
+        executor.close()
     page = write_page(out)
     _print(rows)
     print(page)
