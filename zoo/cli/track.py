@@ -28,8 +28,9 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     track.add_argument(
         "--data",
         default="moving-shapes",
-        help="a MOTChallenge sequence folder (seqinfo.ini, img1/, gt/gt.txt), a folder of them (MOT17's train/), "
-        "or moving-shapes[:seqs=N,frames=N,objects=N,size=WxH,seed=N,occlusion=0|1] (the default)",
+        help="mot17 (MOT17's train split, fetched on first use: about 5.5 GB, CC BY-NC-SA 3.0), a MOTChallenge "
+        "sequence folder (seqinfo.ini, img1/, gt/gt.txt), a folder of them (MOT17's train/), or "
+        "moving-shapes[:seqs=N,frames=N,objects=N,size=WxH,seed=N,occlusion=0|1] (the default)",
     )
     track.add_argument("--tracker", default="bytetrack", choices=TRACKERS, help="the tracker (default: bytetrack)")
     track.add_argument(
@@ -73,6 +74,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights, catalogue)
     device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     out = Path(args.out) if args.out else Path("reports") / f"track-{datetime.now():%Y%m%d-%H%M%S}"
+    _fetch_video(args.data)
     video = load_video(args.data, out=out)
     settings = TrackSettings(
         args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights, args.executor
@@ -112,6 +114,22 @@ def _isolation(args: argparse.Namespace) -> tuple | None:
     memory = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory or None)
     return WorkerSetup(plugin_dirs=tuple(args.plugins_dir)), limits
+
+
+def _fetch_video(spec: str) -> None:
+    """A named tracking benchmark fetched on first use (its licence and checks said first); a detection benchmark
+    is a user error."""
+    from zoo.cli.downloads import fetch_benchmark
+    from zoo.data import benchmarks
+
+    benchmark = benchmarks.get(spec)
+    if benchmark is None:
+        return
+    if benchmark.format != "mot":
+        tracking = ", ".join(name for name, b in benchmarks.BENCHMARKS.items() if b.format == "mot")
+        raise ZooError(f"--data {spec}: a detection benchmark (still images); zoo track takes {tracking}, a "
+                       "MOTChallenge folder or moving-shapes")  # fmt: skip
+    fetch_benchmark(benchmark)
 
 
 def _fetch(entries: list, plugins, weights: dict) -> None:
