@@ -6,6 +6,7 @@ published one, the gap flagged with its likely causes, VOC scored through the al
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -239,3 +240,100 @@ def test_a_coco_label_model_is_scored_on_voc_through_the_aliases_on_the_classes_
     (result,) = read_results(tmp_path / "person").to_dict()["models"]
     assert result["labels"]["covered"] == ["person"] and result["accuracy"]["coco"]["categories"] == 1
     assert result["accuracy"]["coco"]["map"] == pytest.approx(1.0), "AP over the one class it covers, not 1/5 of it"
+
+
+# -- MOT17 for zoo track: no published checksum, so checked as far as it can be and pinned ----------------------
+
+MOT17_URL = "https://motchallenge.net/data/MOT17.zip"
+
+
+def mot17_zip(seed: int = 0, leave_out: str = "") -> bytes:
+    """A miniature MOT17.zip in the official layout: the 7 train sequences in their three copies (DPM, FRCNN, SDP:
+    zoo keeps FRCNN's), a test sequence (not kept), 3 frames of 64x48 each, one pedestrian walking right."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from zoo.data.benchmarks import MOT17_TRAIN
+
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for split, sequences in (("train", MOT17_TRAIN), ("test", ("MOT17-01",))):
+            for sequence in sequences:
+                for copy in ("DPM", "FRCNN", "SDP"):
+                    name = f"{sequence}-{copy}"
+                    if name == leave_out:
+                        continue
+                    folder = f"MOT17/{split}/{name}"
+                    archive.writestr(f"{folder}/seqinfo.ini", f"[Sequence]\nname={name}\nimDir=img1\nframeRate=30\n"
+                                     "seqLength=3\nimWidth=64\nimHeight=48\nimExt=.jpg\n")  # fmt: skip
+                    for frame in (1, 2, 3):
+                        image = io.BytesIO()
+                        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(image, format="JPEG")
+                        archive.writestr(f"{folder}/img1/{frame:06d}.jpg", image.getvalue())
+                    if split == "train":
+                        gt = "".join(f"{f},1,{8 * f},10,12,30,1,1,1.0\n" for f in (1, 2, 3))
+                        archive.writestr(f"{folder}/gt/gt.txt", gt)
+    return buffer.getvalue()
+
+
+def test_mot17_is_fetched_on_first_use_checked_pinned_and_tracked(online, home, tmp_path):
+    pytest.importorskip("trackeval")
+    import hashlib
+
+    archive = mot17_zip()
+    online.put(MOT17_URL, archive)
+    out = tmp_path / "track"
+    code, _, stderr = run_zoo("track", "--models", "centre-box", "--data", "mot17", "--threads", "1", "--out", str(out))
+    assert code == 0, stderr
+    said = " ".join(stderr.split())
+    assert said.index("licence: CC BY-NC-SA 3.0") < said.index("fetched MOT17.zip"), "the licence before the download"
+    assert "checks: no published checksum or size" in said and "unpacked mot17" in said
+    train = home / "data" / "mot17" / "MOT17" / "train"
+    assert sorted(p.name for p in train.iterdir()) == [f"MOT17-{n}-FRCNN" for n in ("02", "04", "05", "09", "10",
+                                                                                     "11", "13")]  # fmt: skip
+    assert not (home / "data" / "mot17" / "MOT17" / "test").exists()
+    pins = json.loads((home / "data" / ".zoo-pins.json").read_text())
+    assert pins[MOT17_URL]["sha256"] == hashlib.sha256(archive).hexdigest() and pins[MOT17_URL]["size"] == len(archive)
+    record = json.loads((out / "tracking.json").read_text())
+    assert record["data"]["benchmark"]["licence"].startswith("CC BY-NC-SA 3.0") and record["data"]["frames"] == 21
+    assert {row["id"]: row["status"] for row in record["rows"]} == {"oracle": "ok", "centre-box": "ok"}
+
+    shutil.rmtree(home / "data" / "mot17")  # a later download: checked against the pinned digest
+    online.put(MOT17_URL, mot17_zip(seed=1))  # as valid a zip, but not the file first downloaded
+    code, _, stderr = run_zoo("pull", "--data", "mot17")
+    assert code == 1 and "Traceback" not in stderr, stderr
+    line = next(line for line in stderr.splitlines() if line.startswith("zoo: error:"))
+    assert line.startswith("zoo: error: --data mot17: could not fetch MOT17.zip: sha256 ") and "discarded" in line
+    assert "checked against the sha256 pinned at its first download" in line, line
+    assert not (home / "data" / "mot17").exists()
+    online.put(MOT17_URL, archive)  # the pinned file again: accepted
+    code, _, stderr = run_zoo("pull", "--data", "mot17")
+    assert code == 0 and "mot17: ready at" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "zoo: error: --data mot17: the archive could not be unpacked ("),
+        ("a sequence missing", "MOT17/train/MOT17-13-FRCNN/seqinfo.ini is not in it"),
+    ],
+)
+def test_a_broken_mot17_download_is_one_line_and_nothing_is_kept_or_pinned(online, home, how, message):
+    archive = mot17_zip(leave_out="MOT17-13-FRCNN" if how == "a sequence missing" else "")
+    online.put(MOT17_URL, archive[: len(archive) // 2] if how == "truncated" else archive)
+    code, _, stderr = run_zoo("pull", "--data", "mot17")
+    errors = [line for line in stderr.splitlines() if line.startswith("zoo: error:")]
+    assert code == 1 and len(errors) == 1 and message in errors[0] and "Traceback" not in stderr, stderr
+    assert not (home / "data" / "mot17").exists() and not (home / "data" / ".zoo-pins.json").exists()
+
+
+def test_offline_mot17_is_one_line_naming_the_archive_and_the_pull_command(home, tmp_path):
+    code, _, stderr = run_zoo("track", "--data", "mot17", "--offline", "--out", str(tmp_path / "out"))
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "MOT17.zip (about 5500 MiB, size not published)" in stderr and "`zoo pull --data mot17`" in stderr
+    code, _, stderr = run_zoo("run", "--data", "mot17", "--out", str(tmp_path / "run"))
+    assert code == 2 and "a tracking benchmark (video sequences); use it with `zoo track --data mot17`" in stderr

@@ -245,7 +245,7 @@ def test_a_small_dataset_travels_as_bytes_and_a_large_one_as_absolute_paths(shap
     from tests.conftest import save_formats
     from zoo.data import load_dataset
     from zoo.data.images import EncodedImage
-    from zoo.executors import ray as executor
+    from zoo.executors import base as executor
 
     coco = save_formats(shapes, tmp_path)["coco"]
     monkeypatch.chdir(tmp_path)
@@ -312,3 +312,47 @@ def test_a_row_timed_on_other_hardware_is_marked_and_gets_no_share_of_the_runs_p
     assert "node-7: Other CPU 9000 (64 CPUs), 1 thread — other hardware than the rest of the run" in html
     assert {row["model"]: row["peak_share"] for row in board(results)}[DETECTOR] is None, "not the run's peak"
     assert {row["model"]: row["timed_on"] for row in board(results)}[DETECTOR] == "node-7 (cpu)"
+
+
+TRACK_DATA = "moving-shapes:seqs=2,frames=12,objects=3,size=160x120,seed=2"
+TIMING = ("speed", "speed_first_call_s", "load_s")  # measured, so never the same twice
+
+
+def zoo_track(out: Path, *options: str) -> tuple[int, str, str]:
+    return run_zoo("track", "--models", "reference-blobs,centre-box", "--data", TRACK_DATA, "--threads", "1",
+                   "--out", str(out), *options)  # fmt: skip
+
+
+def test_zoo_track_on_ray_gives_the_local_executors_rows(cluster, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    code, _, stderr = zoo_track(local)
+    assert code == 0, stderr
+    code, _, stderr = zoo_track(remote, "--executor", "ray", "--ray-address", cluster)
+    assert code == 0, stderr
+    assert "joined the Ray cluster at" in stderr and "submitted" in stderr, "the rows ran as Ray tasks"
+    records = [json.loads((out / "tracking.json").read_text()) for out in (local, remote)]
+    assert [record["settings"]["executor"] for record in records] == ["local", "ray"]
+    by_id = [{row["id"]: row for row in record["rows"]} for record in records]
+    assert set(by_id[0]) == set(by_id[1]) == {"oracle", "reference-blobs", "centre-box"}
+    for row_id, row in by_id[0].items():
+        other = by_id[1][row_id]
+        assert row["status"] == "ok", (row_id, row["reason"])
+        assert {k: v for k, v in row.items() if k not in TIMING} == {k: v for k, v in other.items() if k not in TIMING}
+        for relative in row["files"].values():  # the tracks the Ray task handed back, written by the driver
+            assert (remote / relative).read_bytes() == (local / relative).read_bytes(), relative
+    assert by_id[1]["reference-blobs"]["metrics"]["combined"]["hota"] is not None, "the Ray rows were scored"
+    assert (remote / "logs" / "reference-blobs.log").is_file(), "each task's log comes back into the run folder"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--ray-address", "127.0.0.1:1"], "zoo: error: --ray-address is for --executor ray; add --executor ray"),
+        (["--model-resources", "CPU=1"], "zoo: error: --model-resources is for --executor ray; add --executor ray"),
+        (["--executor", "ray", "--model-resources", "CPU=two"], "'CPU=two' is not NAME=NUMBER; e.g. CPU=2,GPU=1"),
+    ],
+)
+def test_zoo_tracks_executor_errors_are_one_line(tmp_path, options, message):
+    code, _, stderr = zoo_track(tmp_path / "out", *options)
+    assert code == 2 and message in stderr and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "out").exists()

@@ -86,8 +86,26 @@ def run_isolated(
         daemon=True,
     )
     process.start()
+    stopped = supervise(process, messages, limits, report)
+
+    if stopped is None and process.exitcode == 0 and result_path.is_file():
+        data = json.loads(result_path.read_text(encoding="utf-8"))
+        result_path.unlink()
+        result = ModelResult.from_dict(data["result"])
+        if result.worker_s and "written" in result.worker_s:  # the worker's clock time → seconds until read here
+            result.worker_s["hand_back"] = round(time.time() - result.worker_s.pop("written"), 4)
+        return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
+    result = blank_result(entry)
+    result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
+    result.status, result.reason, result.log_tail = why_stopped(process, stopped, log_path, log_path.name)
+    return ModelRun(result)
+
+
+def supervise(process: Any, messages: Any, limits: Limits, report: Report) -> tuple[Status, str] | None:
+    """Watch a started worker until it ends: each message on ``messages`` is a step told to ``report`` (and a
+    heartbeat); a worker over ``limits`` is stopped. Returns ``(status, reason)`` when it was stopped here, None when
+    it ended by itself. On Ctrl-C the worker is stopped and the interrupt goes up; the queue is closed either way."""
     started = last_progress = time.monotonic()
-    stopped: tuple[Status, str] | None = None  # (status, reason) when the parent stopped the worker
     try:
         while process.is_alive() or not messages.empty():
             try:
@@ -103,7 +121,7 @@ def run_isolated(
             stopped = _over_limit(process, limits, started, last_progress)
             if stopped:
                 _stop(process)
-                break
+                return stopped
     except BaseException:  # Ctrl-C: stop the worker, then let the caller keep what finished
         _stop(process)
         raise
@@ -111,21 +129,17 @@ def run_isolated(
         process.join(timeout=30)
         messages.close()
         messages.cancel_join_thread()
+    return None
 
-    if stopped is None and process.exitcode == 0 and result_path.is_file():
-        data = json.loads(result_path.read_text(encoding="utf-8"))
-        result_path.unlink()
-        result = ModelResult.from_dict(data["result"])
-        if result.worker_s and "written" in result.worker_s:  # the worker's clock time → seconds until read here
-            result.worker_s["hand_back"] = round(time.time() - result.worker_s.pop("written"), 4)
-        return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
-    result = blank_result(entry)
-    result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
-    result.status, reason = stopped or (Status.FAILED, _exit_reason(process.exitcode))
+
+def why_stopped(
+    process: Any, stopped: tuple[Status, str] | None, log_path: Path, log_name: str
+) -> tuple[Status, str, str]:
+    """A worker that gave no result: its status, the reason (why it was stopped, or how it ended, naming its log as
+    ``log_name``, with the log's last lines) and those last lines."""
+    status, reason = stopped or (Status.FAILED, _exit_reason(process.exitcode))
     tail = _log_tail(log_path)
-    result.reason = f"{reason}; log: {log_path.name}" + (f" (last lines: {tail})" if tail else "")
-    result.log_tail = tail
-    return ModelRun(result)
+    return status, f"{reason}; log: {log_name}" + (f" (last lines: {tail})" if tail else ""), tail
 
 
 def _over_limit(process: Any, limits: Limits, started: float, last_progress: float) -> tuple[Status, str] | None:
@@ -197,22 +211,7 @@ def _worker(
 ) -> None:
     """The worker's main: output to the model's log, offline unless allowed, seeded, then one `evaluate`."""
     entered = time.time()
-    _die_with(parent)
-    workers.detach_from_server()
-    workers.apply_environment(env)
-    log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    faulthandler.enable(log)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if not setup.allow_network:
-        block_network()
-    _seed(settings)
-
-    plugins = load_plugins(setup.plugin_dirs)
-    for problem in plugins.problems:
-        print(f"zoo: warning: {problem}")
+    plugins = worker_prologue(parent, log_path, settings, setup, env)
     phases: list[str] = []
 
     def report(phase: str, done: int, total: int | None) -> None:
@@ -234,6 +233,31 @@ def _worker(
     atomic_write(Path(result_path), to_json(output, indent=None))
 
 
+def worker_prologue(
+    parent: int, log_path: str | Path, settings: Any, setup: WorkerSetup, env: dict[str, str] | None = None
+) -> Any:
+    """What a worker does first, whatever it then runs: end when ``parent`` (zoo) ends, take the parent's
+    environment ``env``, write its output and any crash report (faulthandler) to ``log_path``, leave Ctrl-C to the
+    parent, go offline unless ``setup`` allows the network, seed (`seed`) as ``settings`` say, and load the plugins
+    again from ``setup``'s folders (their problems as warnings in the log). Returns the plugins."""
+    _die_with(parent)
+    workers.detach_from_server()
+    workers.apply_environment(env)
+    log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    faulthandler.enable(log)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if not setup.allow_network:
+        block_network()
+    seed(settings)
+    plugins = load_plugins(setup.plugin_dirs)
+    for problem in plugins.problems:
+        print(f"zoo: warning: {problem}")
+    return plugins
+
+
 def _die_with(parent: int) -> None:
     """End this worker when zoo (``parent``) ends, however it ends (killed, a lost Ray worker): Linux's parent-death
     signal, so no model is left running with no one to watch it. The worker's own parent is zoo (spawned) or zoo's
@@ -250,7 +274,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _seed(settings: Settings) -> None:
+def seed(settings: Any) -> None:
     """Same inputs, same numbers: fixed seeds (an untrained copy's random weights too) and thread count."""
     import numpy as np
     import torch
@@ -266,7 +290,7 @@ def run_in_process(
     entry: Entry, dataset: Dataset, settings: Settings, plugins: Any, report: Report, part: Part | None = None
 ) -> ModelRun:
     """The same evaluation without a worker (``--no-isolation``): faster to start, easier to debug, unprotected."""
-    _seed(settings)
+    seed(settings)
     run = evaluate(entry, dataset, plugins, settings, report=report, part=part)
     run.result.host = Host.from_dict(host(settings.device))
     return run

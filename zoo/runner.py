@@ -61,7 +61,7 @@ def evaluate(
         with memory:
             report("loading", 0, None)
             with clocks.phase("load"):
-                model = _load(entry, plugins, settings, weights, result)
+                model = load_entry(entry, plugins, settings, weights, result)
             if model is None:
                 return run
             if vocabulary.wants(model):  # an open-vocabulary model: the dataset's names, encoded once
@@ -101,7 +101,7 @@ def evaluate(
         if part is None:
             result.published = reproduction.published(entry, weights, result)
             result.reproduction = reproduction.check(result, dataset)
-    except _Failed:
+    except StepFailed:
         pass
     finally:
         result.memory = Memory.from_dict(memory.record())
@@ -176,21 +176,23 @@ def blank_result(entry: Entry) -> ModelResult:
     return ModelResult(id=entry.id, model=entry.model, plugin=entry.plugin, family=entry.family)
 
 
-class _Failed(Exception):
+class StepFailed(Exception):
     """A step failed; the reason is already in the result."""
 
 
-def _fail(result: ModelResult, step: str, error: BaseException) -> _Failed:
+def _fail(result: ModelResult, step: str, error: BaseException) -> StepFailed:
     result.status = Status.FAILED
     text = " ".join(str(error).split())
     result.reason = (
         f"{step} failed: {type(error).__name__}: {text}" if text else f"{step} failed: {type(error).__name__}"
     )
     result.traceback = "".join(traceback.format_exception(error))[-4000:]
-    return _Failed()
+    return StepFailed()
 
 
-def _load(entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: ModelResult) -> Model | None:
+def load_entry(
+    entry: Entry, plugins: Plugins, settings: Settings, weights: str | None, result: ModelResult
+) -> Model | None:
     """The entry's model, loaded; None when it cannot run here (its row says why). A runtime row's model that
     cannot be exported or run (`zoo.runtimes.Unsupported`) is the status ``unsupported``, with its record."""
     try:

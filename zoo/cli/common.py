@@ -97,6 +97,9 @@ def load_dataset(args: argparse.Namespace):
     from zoo.data import load_dataset as load
 
     benchmark = benchmarks.get(args.data)
+    if benchmark is not None and benchmark.format == "mot":
+        raise ZooError(f"--data {args.data}: a tracking benchmark (video sequences); use it with `zoo track --data "
+                       f"{args.data}`")  # fmt: skip
     if benchmark is not None:
         from zoo.cli.downloads import fetch_benchmark
 

@@ -76,8 +76,8 @@ def _dry_run(chosen: list[Benchmark], to: str | None) -> int:
         for benchmark in chosen:
             state = "present" if not missing(benchmark) else "missing"
             for archive in benchmark.archives:
-                where = str(benchmark.folder())
-                rows.append((benchmark.name, archive.name, size(archive.size), state, where, benchmark.licence))
+                where, shown = str(benchmark.folder()), size(archive.size) if archive.size else archive.size_text()
+                rows.append((benchmark.name, archive.name, shown, state, where, benchmark.licence))
         todo = sum(b.download_bytes for b in chosen if missing(b))
     print_columns(rows)
     print(f"\n{len(chosen)} benchmark(s); to fetch: {size(todo)} (the archives are deleted once unpacked).")

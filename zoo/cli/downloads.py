@@ -63,6 +63,9 @@ def fetch_benchmark(benchmark: Benchmark) -> None:
         f"{', '.join(archive.name for archive in benchmark.archives)}) into {benchmark.folder()}",
         markup=False,
     )
+    console.print(f"  licence: {benchmark.licence}", markup=False)
+    if benchmark.checks:
+        console.print(f"  checks: {benchmark.checks}", markup=False)
     bars = Bars()
     try:
         outcomes = fetch(benchmark, bars)

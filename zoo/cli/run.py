@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup = WorkerSetup(plugin_dirs=tuple(args.plugins_dir), allow_network=args.allow_network)
     spec = RunSpec(dataset, settings, setup, limits, args.isolation, out)
     # before the run folder is touched: a cluster that cannot be reached is said now, and nothing is written
-    executor = open_executor(args.executor, spec, _executor_options(args, plugins, resources), _say)
+    executor = open_executor(args.executor, spec, _executor_options(args, plugins, resources), say_line)
     try:
         context = {**_context(args, settings, limits, dataset, plugins), "runtimes": runtimes_context}
         folder.open(context, dataset.coco_ground_truth(), dataset, fresh=args.force)
@@ -193,7 +193,7 @@ def _executor_options(args: argparse.Namespace, plugins, resources: dict | None)
     return {"plugins": plugins, "progress": progress}
 
 
-def _say(line: str) -> None:
+def say_line(line: str) -> None:
     """A line from the executor, its indentation kept (a model's line lines up with the results')."""
     text = line.lstrip(" ")
     console.print(" " * (len(line) - len(text)) + safe(text), markup=False)

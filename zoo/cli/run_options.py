@@ -44,8 +44,9 @@ def check_limits(args: argparse.Namespace) -> None:
             raise ZooError(f"--{name.replace('_', '-')} {value}: give 0 or more")
 
 
-def executor_options(run: argparse.ArgumentParser) -> None:
-    """Where the models run: this machine, one at a time, or a Ray cluster, side by side."""
+def executor_options(run: argparse.ArgumentParser, shards: bool = True) -> None:
+    """Where the models run: this machine, one at a time, or a Ray cluster, side by side (``zoo run`` and ``zoo
+    track``; ``shards``: whether a model's pass may be split, ``--shards``, which ``zoo track``'s timed pass is not)."""
     run.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -65,6 +66,8 @@ def executor_options(run: argparse.ArgumentParser) -> None:
         help="with --executor ray: what each model (each shard) asks the cluster for (default: GPU=1,CPU=1 with "
         "--device cuda, else CPU=--threads or 1); other names are the cluster's custom resources",
     )
+    if not shards:
+        return
     run.add_argument(
         "--shards",
         type=int,
@@ -82,10 +85,10 @@ def check_executor(args: argparse.Namespace) -> dict[str, float] | None:
         for name in ("ray_address", "model_resources"):
             if getattr(args, name) is not None:
                 raise ZooError(f"--{name.replace('_', '-')} is for --executor ray; add --executor ray, or drop it")
-        if args.shards != 1:
+        if getattr(args, "shards", 1) != 1:
             raise ZooError(f"--shards {args.shards} is for --executor ray; add --executor ray, or drop it")
         return None
-    if args.shards < 1:
+    if getattr(args, "shards", 1) < 1:
         raise ZooError(f"--shards {args.shards}: give 1 or more")
     resources = parse_resources(args.model_resources, args.device, args.threads)
     if args.threads is None and resources.get("CPU", 0) >= 1:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from zoo.cli.common import cell, console, load_catalogue, parse_weights, print_columns, safe
-from zoo.cli.run_options import default_memory_limit, isolation_options
+from zoo.cli.run_options import check_executor, check_limits, default_memory_limit, executor_options, isolation_options
 from zoo.errors import ZooError
 
 
@@ -28,8 +28,9 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
     track.add_argument(
         "--data",
         default="moving-shapes",
-        help="a MOTChallenge sequence folder (seqinfo.ini, img1/, gt/gt.txt), a folder of them (MOT17's train/), "
-        "or moving-shapes[:seqs=N,frames=N,objects=N,size=WxH,seed=N,occlusion=0|1] (the default)",
+        help="mot17 (MOT17's train split, fetched on first use: about 5.5 GB, CC BY-NC-SA 3.0), a MOTChallenge "
+        "sequence folder (seqinfo.ini, img1/, gt/gt.txt), a folder of them (MOT17's train/), or "
+        "moving-shapes[:seqs=N,frames=N,objects=N,size=WxH,seed=N,occlusion=0|1] (the default)",
     )
     track.add_argument("--tracker", default="bytetrack", choices=TRACKERS, help="the tracker (default: bytetrack)")
     track.add_argument(
@@ -49,14 +50,16 @@ def add(commands, common: argparse.ArgumentParser, weights: argparse.ArgumentPar
         "--force", action="store_true", help="track the selected models again even if this run folder has their rows"
     )
     isolation_options(track)
+    executor_options(track, shards=False)
     track.set_defaults(command=cmd_track)
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from zoo.cli.run import progress
+    from zoo.cli.run import progress, say_line
     from zoo.device import check_device
+    from zoo.executors import open_executor
     from zoo.registry import select
-    from zoo.tracking.protocol import TrackSettings, track_models
+    from zoo.tracking.protocol import TrackSettings, track_models, track_work
     from zoo.tracking.report import write_page
     from zoo.tracking.video import load_video
 
@@ -64,26 +67,35 @@ def cmd_track(args: argparse.Namespace) -> int:
         raise ZooError(f"--conf {args.conf}: give a score threshold between 0 and 1")
     if args.threads is not None and args.threads < 1:
         raise ZooError(f"--threads {args.threads}: give a positive number of threads")
+    check_limits(args)
+    resources = check_executor(args)
     plugins, catalogue = load_catalogue(args)
     entries = select(args.models, catalogue, plugins.problems)
     weights = parse_weights(args.weights, catalogue)
-    device = check_device(args.device)
+    device = args.device if args.executor == "ray" else check_device(args.device)  # on Ray: the workers' device
     out = Path(args.out) if args.out else Path("reports") / f"track-{datetime.now():%Y%m%d-%H%M%S}"
+    _fetch_video(args.data)
     video = load_video(args.data, out=out)
-    settings = TrackSettings(args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights)
+    settings = TrackSettings(
+        args.tracker, args.conf, device, args.threads, args.oracle, args.isolation, weights, args.executor
+    )
     _fetch(entries, plugins, weights)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
+    work = track_work(video, settings, out, _isolation(args))
+    options = {"address": args.ray_address, "resources": resources} if args.executor == "ray" else {}
+    executor = open_executor(args.executor, work, options or {"plugins": plugins, "progress": progress}, say_line)
     console.print(
         f"zoo: {len(entries)} detector(s) + {'the oracle' if args.oracle else 'no oracle'} through {args.tracker} on "
         f"{safe(video.source)} ({len(video.sequences)} sequence(s), {video.frames} frames) → {out}",
         markup=False,
     )
-    say = lambda line: console.print("  " + safe(line), markup=False)  # noqa: E731
-    rows = track_models(entries, plugins, video, settings, out, progress, isolation=_isolation(args), force=args.force,
-                        say=say)  # fmt: skip
+    try:
+        rows = track_models(entries, plugins, video, settings, out, force=args.force, say=say_line, executor=executor)
+    finally:
+        executor.close()
     page = write_page(out)
     _print(rows)
     print(page)
@@ -102,6 +114,22 @@ def _isolation(args: argparse.Namespace) -> tuple | None:
     memory = args.memory_limit if args.memory_limit is not None else default_memory_limit()
     limits = Limits(timeout=args.timeout or None, stall_timeout=args.stall_timeout or None, memory_gb=memory or None)
     return WorkerSetup(plugin_dirs=tuple(args.plugins_dir)), limits
+
+
+def _fetch_video(spec: str) -> None:
+    """A named tracking benchmark fetched on first use (its licence and checks said first); a detection benchmark
+    is a user error."""
+    from zoo.cli.downloads import fetch_benchmark
+    from zoo.data import benchmarks
+
+    benchmark = benchmarks.get(spec)
+    if benchmark is None:
+        return
+    if benchmark.format != "mot":
+        tracking = ", ".join(name for name, b in benchmarks.BENCHMARKS.items() if b.format == "mot")
+        raise ZooError(f"--data {spec}: a detection benchmark (still images); zoo track takes {tracking}, a "
+                       "MOTChallenge folder or moving-shapes")  # fmt: skip
+    fetch_benchmark(benchmark)
 
 
 def _fetch(entries: list, plugins, weights: dict) -> None:

@@ -1,4 +1,5 @@
-"""Named benchmarks, fetched on first use: ``--data coco-val2017`` and ``--data voc2007-test``.
+"""Named benchmarks, fetched on first use: ``--data coco-val2017`` and ``--data voc2007-test`` (``zoo run``), and
+``--data mot17`` (``zoo track``: MOT17's train split, the FRCNN copy of each sequence).
 
 Each benchmark is the official archives (URL, size and the checksums their publishers or several independent
 mirrors give), the members of each archive zoo needs, and the layout they unpack to. They are fetched with the same
@@ -6,6 +7,10 @@ machinery as the weights (progress, checksums, a part file moved into place when
 ``--offline``), unpacked into a hidden part folder that is moved into place only when complete, and kept under
 ``$ZOO_HOME/data/NAME`` (``DIR/data/NAME`` with ``--weights-dir DIR``). The archives are deleted once unpacked; a
 ``.zoo-benchmark.json`` in the folder lists every file and its size, so a file lost or cut later is noticed.
+
+An archive whose publisher gives no checksum and no size (MOT17.zip) is checked as far as it can be: the zip's own
+CRCs of every member kept, and the files the benchmark must hold (``expect``); its sha256 is then pinned in
+``$ZOO_HOME/data/.zoo-pins.json`` (`PINS`), and every later download of it is checked against that digest.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ from zoo.data import coco, voc
 from zoo.data.dataset import Dataset, Track, no_progress
 from zoo.errors import ZooError
 from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure
+from zoo.fetch.integrity import digest
 from zoo.files import atomic_write, to_json
 
 MARKER = ".zoo-benchmark.json"
 DOWNLOADS = ".downloads"
+PINS = ".zoo-pins.json"  # in the data folder: url -> the sha256 (and size) of the first good download
+MOT17_TRAIN = ("MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09", "MOT17-10", "MOT17-11", "MOT17-13")
 
 
 @dataclass(frozen=True)
@@ -36,18 +44,28 @@ class Archive:
     """One official archive and the members of it zoo keeps (path prefixes inside the archive)."""
 
     url: str
-    size: int
-    md5: str
+    size: int | None  # None: not published, not checked
+    md5: str | None
     members: tuple[str, ...]
     sha256: str | None = None
+    size_estimate: int | None = None  # shown only, when the exact size is not published
+    pinned: bool = False  # no published checksum: its sha256 is pinned at the first good download (`PINS`)
 
     @property
     def name(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
-    def remote(self, folder: Path) -> RemoteFile:
-        """The archive as a file to fetch into ``folder``."""
-        return RemoteFile(self.url, folder / self.name, sha256=self.sha256, md5=self.md5, size=self.size)
+    def remote(self, folder: Path, pin: str | None = None) -> RemoteFile:
+        """The archive as a file to fetch into ``folder``; ``pin``: the sha256 an earlier download pinned."""
+        return RemoteFile(
+            self.url, folder / self.name, sha256=self.sha256 or pin, md5=self.md5, size=self.size,
+            size_estimate=self.size_estimate,
+        )  # fmt: skip
+
+    def size_text(self) -> str:
+        if self.size is not None:
+            return _mib(self.size)
+        return f"about {_mib(self.size_estimate or 0)}, size not published"
 
 
 @dataclass(frozen=True)
@@ -62,10 +80,12 @@ class Benchmark:
     citation: str
     homepage: str
     split: str = "val"  # for VOC: the ImageSets/Main list
+    expect: tuple[str, ...] = ()  # files the unpacked benchmark must hold (checked before it is moved into place)
+    checks: str = ""  # what is verified, said before the download when it is not the published checksums
 
     @property
     def download_bytes(self) -> int:
-        return sum(archive.size for archive in self.archives)
+        return sum(archive.size or archive.size_estimate or 0 for archive in self.archives)
 
     def folder(self) -> Path:
         return config.data_dir() / self.name
@@ -134,6 +154,34 @@ BENCHMARKS: dict[str, Benchmark] = {
         citation="Everingham et al., The PASCAL Visual Object Classes (VOC) Challenge, IJCV 88(2), 2010",
         homepage="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/",
     ),
+    "mot17": Benchmark(
+        name="mot17",
+        title="MOT17 train (7 sequences, 5,316 frames; the FRCNN copy of each: the three copies share frames and gt)",
+        format="mot",
+        data="MOT17/train",
+        images=5316,
+        archives=(
+            Archive(
+                "https://motchallenge.net/data/MOT17.zip",
+                None,  # motchallenge.net publishes neither its size nor a checksum
+                None,
+                tuple(f"MOT17/train/{sequence}-FRCNN/" for sequence in MOT17_TRAIN),
+                size_estimate=5_500 * 2**20,
+                pinned=True,
+            ),
+        ),
+        licence="CC BY-NC-SA 3.0 (motchallenge.net/data/MOT17)",
+        citation="Milan et al., MOT16: A Benchmark for Multi-Object Tracking, arXiv:1603.00831, 2016",
+        homepage="https://motchallenge.net/data/MOT17/",
+        expect=tuple(
+            f"MOT17/train/{sequence}-FRCNN/{name}"
+            for sequence in MOT17_TRAIN
+            for name in ("seqinfo.ini", "gt/gt.txt", "img1/000001.jpg")
+        ),
+        checks="no published checksum or size: zoo checks the zip's CRCs and that the 7 train sequences' seqinfo.ini,"
+        " gt/gt.txt and frames are there, pins the archive's sha256 on the first good download (data/.zoo-pins.json"
+        " in zoo's home) and checks every later download against it",
+    ),
 }
 
 
@@ -164,14 +212,43 @@ def fetch(benchmark: Benchmark, progress: Progress | None = None) -> list[Outcom
     if config.offline():
         raise ZooError(offline_message(benchmark))
     downloads = config.data_dir() / DOWNLOADS
-    outcomes = [ensure(archive.remote(downloads), progress) for archive in benchmark.archives]
-    for outcome in outcomes:
+    pins = _pins()
+    outcomes = []
+    for archive in benchmark.archives:
+        outcome = ensure(archive.remote(downloads, pins.get(archive.url, {}).get("sha256")), progress)
         if not outcome.ok:
-            raise ZooError(f"--data {benchmark.name}: could not fetch {outcome.file.name}: {outcome.detail}")
+            pinned = archive.pinned and archive.url in pins
+            why = f" (checked against the sha256 pinned at its first download, in {_pins_path()})" if pinned else ""
+            raise ZooError(f"--data {benchmark.name}: could not fetch {outcome.file.name}: {outcome.detail}{why}")
+        outcomes.append(outcome)
     _unpack(benchmark, [outcome.path for outcome in outcomes], progress or Progress())
+    _pin(benchmark, [outcome.path for outcome in outcomes], pins)
     for outcome in outcomes:
         outcome.path.unlink(missing_ok=True)
     return outcomes
+
+
+def _pins_path() -> Path:
+    return config.data_dir() / PINS
+
+
+def _pins() -> dict[str, dict[str, Any]]:
+    try:
+        return json.loads(_pins_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _pin(benchmark: Benchmark, paths: list[Path], pins: dict[str, dict[str, Any]]) -> None:
+    """Pin the sha256 and size of each archive with no published checksum, downloaded and unpacked whole now, unless
+    an earlier download pinned it (this one was checked against that)."""
+    fresh = {
+        archive.url: {"sha256": digest(path), "size": path.stat().st_size, "pinned": _now(), "by": benchmark.name}
+        for archive, path in zip(benchmark.archives, paths)
+        if archive.pinned and archive.url not in pins
+    }
+    if fresh:
+        atomic_write(_pins_path(), to_json({**pins, **fresh}))
 
 
 def copy(benchmark: Benchmark, source: Path) -> None:
@@ -182,7 +259,7 @@ def copy(benchmark: Benchmark, source: Path) -> None:
 
 
 def offline_message(benchmark: Benchmark) -> str:
-    files = " and ".join(f"{archive.name} ({_mib(archive.size)})" for archive in benchmark.archives)
+    files = " and ".join(f"{archive.name} ({archive.size_text()})" for archive in benchmark.archives)
     return (
         f"--data {benchmark.name}: not on this machine, and zoo is offline: {files} unpack into "
         f"{benchmark.folder()}. On a connected machine: `zoo pull --data {benchmark.name}` (or `zoo pull --data "
@@ -193,6 +270,8 @@ def offline_message(benchmark: Benchmark) -> str:
 def load(name: str, *, limit: int | None, track: Track = no_progress) -> Dataset:
     """Read the benchmark from its folder (`fetch` first); ``limit`` keeps the first N image ids."""
     benchmark = BENCHMARKS[name]
+    if benchmark.format == "mot":
+        raise ZooError(f"--data {name}: a tracking benchmark (video sequences); use it with `zoo track --data {name}`")
     problem = missing(benchmark)
     if problem and config.offline():
         raise ZooError(offline_message(benchmark))
@@ -212,6 +291,9 @@ def _unpack(benchmark: Benchmark, archives: list[Path], progress: Progress) -> N
     try:
         for archive, spec in zip(archives, benchmark.archives):
             _extract(archive, spec.members, part, progress)
+        absent = [name for name in benchmark.expect if not (part / name).is_file()]
+        if absent:
+            raise ValueError(f"{absent[0]} is not in it ({len(absent)} expected file(s) missing); not the official one")
     except (OSError, zipfile.BadZipFile, tarfile.TarError, ValueError) as error:
         shutil.rmtree(part, ignore_errors=True)
         for archive in archives:
@@ -275,7 +357,7 @@ def _move_into_place(benchmark: Benchmark, part: Path) -> None:
     }
     record = {
         "benchmark": benchmark.name,
-        "unpacked": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "unpacked": _now(),
         "archives": [dataclasses.asdict(archive) for archive in benchmark.archives],
         "files": files,
     }
@@ -284,6 +366,10 @@ def _move_into_place(benchmark: Benchmark, part: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(part, folder)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _mib(count: int) -> str:

@@ -20,21 +20,29 @@ DEFAULTS = {"count": 64, "size": (320, 320), "seed": 0}
 GAP = 3  # pixels kept free between objects, so every object stays its own connected region
 
 
-def parse_spec(spec: str) -> dict:
-    options = dict(DEFAULTS)
+def parse_options(spec: str, defaults: dict, usage: str) -> dict:
+    """``NAME:key=value,...`` over ``defaults``: each key one of theirs, its value a whole number, or ``WxH`` (``W``
+    alone: square) where the default is a (width, height) pair. An unknown key or a bad value is one line naming the
+    item and ``usage``. The synthetic datasets' one parser (``shapes``, ``moving-shapes``)."""
+    options = dict(defaults)
     _, _, text = spec.partition(":")
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, _, value = item.partition("=")
         try:
-            if key == "size":
-                width, _, height = value.partition("x")
-                options["size"] = (int(width), int(height or width))
-            elif key in ("count", "seed"):
-                options[key] = int(value)
-            else:
+            if key not in defaults:
                 raise KeyError(key)
+            if isinstance(defaults[key], tuple):
+                width, _, height = value.partition("x")
+                options[key] = (int(width), int(height or width))
+            else:
+                options[key] = int(value)
         except (ValueError, KeyError):
-            raise ZooError(f"--data {spec}: bad option {item!r}; use shapes:count=N,size=WxH,seed=N") from None
+            raise ZooError(f"--data {spec}: bad option {item!r}; use {usage}") from None
+    return options
+
+
+def parse_spec(spec: str) -> dict:
+    options = parse_options(spec, DEFAULTS, "shapes:count=N,size=WxH,seed=N")
     width, height = options["size"]
     if options["count"] < 1 or width < 32 or height < 32:
         raise ZooError(f"--data {spec}: count must be at least 1 and size at least 32x32")

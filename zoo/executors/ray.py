@@ -1,10 +1,12 @@
-"""The Ray executor (``zoo run --executor ray``): models side by side on a Ray cluster, each a Ray task asking for
-the resources it needs (``--model-resources``), run on a worker by `zoo.executors.ray_worker.run_part`.
+"""The Ray executor (``zoo run --executor ray``, ``zoo track --executor ray``): models side by side on a Ray cluster,
+each a Ray task asking for the resources it needs (``--model-resources``), run on a worker by the `Work`'s task
+(`zoo.executors.ray_worker.run_part` for ``zoo run``, `zoo.tracking.work.track_task` for ``zoo track``).
 
-The driver joins the cluster (or starts a local Ray instance), puts the dataset into Ray's object store once, and
-submits each model — or each shard of its accuracy pass (``--shards``, merged by `zoo.shards`). A model's result
-comes back as its row whatever happened: a worker or node lost mid-model is retried once by Ray (a model run has no
-side effect: only the driver writes the run folder), then becomes a ``failed`` row with the cause.
+The driver joins the cluster (or starts a local Ray instance), puts what every task needs (the dataset, the video)
+into Ray's object store once, and submits each model — or each shard of its accuracy pass (``--shards``, merged by
+`zoo.shards`). A model's result comes back as its row whatever happened: a worker or node lost mid-model is retried
+once by Ray (a task has no side effect: only the driver writes the run folder, the files a task hands back too),
+then becomes a ``failed`` row with the cause.
 """
 
 from __future__ import annotations
@@ -18,25 +20,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zoo.data import Dataset
-from zoo.data.images import EncodedImage
 from zoo.errors import ZooError
-from zoo.executors.base import RunSpec
-from zoo.executors.ray_worker import WorkerSpec, run_part
+from zoo.executors.base import Work
+from zoo.executors.ray_worker import WorkerSpec
 from zoo.files import atomic_write
 from zoo.registry import Entry
-from zoo.results import ModelRun, Status
-from zoo.runner import blank_result
-from zoo.shards import merge, split
 
 try:
     import ray
 except ImportError:  # an optional extra: said as a user error when the executor is asked for
     ray = None
 
-SHIP_BYTES = 256 * 2**20
-"""A dataset whose image files total at most this travels through the object store; a larger one is read from the
-same paths on every worker (shared storage)."""
 CONNECT_SECONDS = 5.0
 RETRIES = 1  # Ray's own retries of a task whose worker or node was lost
 
@@ -46,7 +40,7 @@ class _Model:
     """One submitted model: its parts' results as they come back."""
 
     entry: Entry
-    parts: list[ModelRun | None]
+    parts: list[Any]  # None until that part is back
     logs: list[str] = field(default_factory=list)
 
 
@@ -55,7 +49,7 @@ class RayExecutor:
 
     def __init__(
         self,
-        spec: RunSpec,
+        work: Work,
         *,
         say: Callable[[str], None],
         address: str | None = None,
@@ -64,15 +58,15 @@ class RayExecutor:
     ) -> None:
         if ray is None:
             raise ZooError("--executor ray: ray is not installed: pip install 'zoo[ray]'")
-        self.spec, self.say, self.shards = spec, say, shards
+        self.work, self.say, self.shards = work, say, shards
         self.resources = resources or {"CPU": 1.0}
         self.owned = connect(address, say)
         try:
             self.slots = check_resources(self.resources)
-            self.dataset_ref = ray.put(shippable(spec.dataset))
-            setup = replace(spec.setup, plugin_dirs=tuple(str(Path(d).absolute()) for d in spec.setup.plugin_dirs))
-            self.worker = WorkerSpec(spec.settings, setup, spec.limits, spec.isolation)
-            self.task = ray.remote(run_part)
+            self.shipped_ref = ray.put(work.shipped())
+            setup = replace(work.setup, plugin_dirs=tuple(str(Path(d).absolute()) for d in work.setup.plugin_dirs))
+            self.worker = WorkerSpec(work.settings, setup, work.limits, work.isolation)
+            self.task = ray.remote(work.task())
             self.options = {"max_retries": RETRIES, "retry_exceptions": False, **task_options(self.resources)}
         except BaseException:
             self.close()
@@ -87,43 +81,50 @@ class RayExecutor:
         return bool(self.models)
 
     def submit(self, entry: Entry) -> None:
-        parts = split(len(self.spec.dataset.images), self.shards) if self.shards > 1 else [None]
+        parts = self.work.parts(entry, self.shards)
         self.models[entry.id] = _Model(entry, [None] * len(parts), [""] * len(parts))
         for index, part in enumerate(parts):
             name = f"zoo {entry.id}" + (f" shard {index + 1}/{len(parts)}" if len(parts) > 1 else "")
             ref = self.task.options(name=name, **self.options).remote(
-                entry, self.dataset_ref, self.worker, part, self.resources.get("CPU", 1.0)
+                entry, self.shipped_ref, self.worker, part, self.resources.get("CPU", 1.0)
             )
             self.waiting[ref] = (entry.id, index)
         shards = f" in {len(parts)} shards" if len(parts) > 1 else ""
         self.say(f"  {'submitted':>10} {entry.id}{shards}")
 
-    def next_result(self) -> tuple[Entry, ModelRun]:
+    def next_result(self) -> tuple[Entry, Any]:
         while True:
             done, _ = ray.wait(list(self.waiting), num_returns=1, timeout=1.0)  # a second at a time: Ctrl-C works
             if not done:
                 continue
             model_id, index = self.waiting.pop(done[0])
             model = self.models[model_id]
-            model.parts[index], model.logs[index] = _collect(done[0], model.entry)
+            model.parts[index], model.logs[index] = self._collect(done[0], model.entry)
             if all(part is not None for part in model.parts):
                 del self.models[model_id]
                 return model.entry, self._finish(model)
 
-    def _finish(self, model: _Model) -> ModelRun:
+    def _finish(self, model: _Model) -> Any:
         """The model's row from its parts, and its log (the parts' logs, one after the other) in the run folder."""
-        parts: list[ModelRun] = model.parts  # type: ignore[assignment]
-        run = parts[0] if len(parts) == 1 else merge(model.entry, self.spec.dataset, self.spec.settings, parts)
-        if len(parts) > 1:
-            run.result.shards = [
-                {"images": len(part.scoring[1]) if part.scoring else None, "host": part.result.host} for part in parts
-            ]
+        parts = model.parts
+        run = parts[0] if len(parts) == 1 else self.work.combine(model.entry, parts)
         text = model.logs[0]
         if len(parts) > 1:
             text = "".join(f"=== shard {n + 1} of {len(parts)} ===\n{log}" for n, log in enumerate(model.logs))
         if text:
-            atomic_write(self.spec.folder / "logs" / f"{model.entry.id}.log", text)
+            atomic_write(self.work.folder / "logs" / f"{model.entry.id}.log", text)
         return run
+
+    def _collect(self, ref: Any, entry: Entry) -> tuple[Any, str]:
+        """A task's result and log, the files it hands back written into the run folder; a task Ray could not
+        finish is the model's ``failed`` row, with the cause."""
+        try:
+            out = ray.get(ref)
+        except ray.exceptions.RayError as error:
+            return self.work.lost(entry, lost(error)), ""
+        for relative, content in out.get("files", {}).items():
+            atomic_write(_inside(self.work.folder, relative), content)
+        return out["run"], out["log"]
 
     def cancel(self) -> None:
         """Stop this run's tasks on the cluster (their workers, and so the models' worker processes, end)."""
@@ -219,32 +220,12 @@ def task_options(resources: dict[str, float]) -> dict[str, Any]:
     return options
 
 
-def shippable(dataset: Dataset) -> Dataset:
-    """The dataset as workers receive it: a small one with its images' bytes inside (they need not see its files),
-    a large one with absolute paths, read where they are (shared storage)."""
-    files = [image.source for image in dataset.images if isinstance(image.source, Path)]
-    if sum(path.stat().st_size for path in files) <= SHIP_BYTES:
-        images = [
-            replace(image, source=EncodedImage(image.source.read_bytes())) if isinstance(image.source, Path) else image
-            for image in dataset.images
-        ]
-    else:
-        images = [
-            replace(image, source=image.source.absolute()) if isinstance(image.source, Path) else image
-            for image in dataset.images
-        ]
-    return replace(dataset, images=images)
-
-
-def _collect(ref: Any, entry: Entry) -> tuple[ModelRun, str]:
-    """A task's result and log; a task Ray could not finish is the model's ``failed`` row, with the cause."""
-    try:
-        out = ray.get(ref)
-        return out["run"], out["log"]
-    except ray.exceptions.RayError as error:
-        result = blank_result(entry)
-        result.status, result.reason = Status.FAILED, lost(error)
-        return ModelRun(result), ""
+def _inside(folder: Path, relative: str) -> Path:
+    """Where a file a task handed back goes: under the run folder, never outside it."""
+    target = (folder / relative).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise ZooError(f"a Ray task handed back {relative!r}, outside the run folder {folder}")
+    return target
 
 
 def lost(error: Exception) -> str:

@@ -42,7 +42,7 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
     if settings.threads is None:
         settings = replace(settings, threads=max(1, int(cpus)))
     here = host(settings.device, settings.threads, gpu=False)  # the model's own process names the GPU
-    problem = _missing_model(entry, spec.setup, here["hostname"])
+    problem = missing_model(entry, spec.setup, here["hostname"])
     if problem:
         result = blank_result(entry)
         result.status, result.reason, result.host = Status.FAILED, problem, Host.from_dict(here)
@@ -53,7 +53,7 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
             if spec.isolation:
                 run = run_isolated(entry, dataset, settings, spec.setup, spec.limits, Path(work), log, no_report, part)
             else:
-                plugins = _load_plugins(spec.setup)
+                plugins = cached_plugins(spec.setup)
                 run = run_in_process(entry, dataset, settings, plugins, no_report, part)
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     if run.result.host is None:
@@ -61,16 +61,16 @@ def run_part(entry: Entry, dataset: Dataset, spec: WorkerSpec, part: Part | None
     return {"run": run, "log": text}
 
 
-def _load_plugins(setup: WorkerSetup) -> Any:
+def cached_plugins(setup: WorkerSetup) -> Any:
     if setup.plugin_dirs not in _plugins:
         _plugins[setup.plugin_dirs] = load_plugins(setup.plugin_dirs)
     return _plugins[setup.plugin_dirs]
 
 
-def _missing_model(entry: Entry, setup: WorkerSetup, hostname: str) -> str | None:
+def missing_model(entry: Entry, setup: WorkerSetup, hostname: str) -> str | None:
     """Why this worker cannot build the model the driver found (its plugin is not installed here, or failed to
     import), in words; None when it can."""
-    plugins = _load_plugins(setup)
+    plugins = cached_plugins(setup)
     if entry.model in plugins.models:
         return None
     problems = [str(p) for p in plugins.problems if not entry.plugin or p.plugin == entry.plugin]

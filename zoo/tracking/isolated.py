@@ -4,31 +4,14 @@ crash, a hang or a runaway allocation costs that row and nothing else."""
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import multiprocessing
 import os
-import queue as queue_module
-import signal
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from zoo.files import atomic_write, to_json
-from zoo.isolation import (
-    POLL_SECONDS,
-    Limits,
-    WorkerSetup,
-    _die_with,
-    _exit_reason,
-    _log_tail,
-    _over_limit,
-    _seed,
-    _stop,
-)
-from zoo.offline import block_network
-from zoo.plugins import load_plugins
+from zoo.isolation import Limits, WorkerSetup, supervise, why_stopped, worker_prologue
 from zoo.registry import Entry
 from zoo.tracking.run import Report, blank_row, detector_row_here
 from zoo.tracking.video import Video
@@ -52,41 +35,15 @@ def track_isolated(
         daemon=True,
     )
     process.start()
-    started = last_progress = time.monotonic()
-    stopped = None
-    try:
-        while process.is_alive() or not messages.empty():
-            try:
-                report(*messages.get(timeout=POLL_SECONDS))
-                last_progress = time.monotonic()
-                continue
-            except queue_module.Empty:
-                pass
-            except Exception:  # a message cut off by a dying worker
-                pass
-            if not process.is_alive():
-                break
-            stopped = _over_limit(process, limits, started, last_progress)
-            if stopped:
-                _stop(process)
-                break
-    except BaseException:  # Ctrl-C: stop the worker, let the caller keep what finished
-        _stop(process)
-        raise
-    finally:
-        process.join(timeout=30)
-        messages.close()
-        messages.cancel_join_thread()
+    stopped = supervise(process, messages, limits, report)
     if stopped is None and process.exitcode == 0 and result_path.is_file():
         row = json.loads(result_path.read_text(encoding="utf-8"))
         result_path.unlink()
         return row
     row = blank_row(entry.id, "detector", settings.conf)
     row["family"] = entry.family
-    status, reason = stopped or ("failed", _exit_reason(process.exitcode))
+    status, row["reason"], _ = why_stopped(process, stopped, log_path, f"logs/{log_path.name}")
     row["status"] = str(status)  # zoo.isolation's Status, as text
-    tail = _log_tail(log_path)
-    row["reason"] = f"{reason}; log: logs/{log_path.name}" + (f" (last lines: {tail})" if tail else "")
     return row
 
 
@@ -101,20 +58,9 @@ def _worker(
     messages: Any,
     parent: int,
 ) -> None:
-    """The worker's main: output to the row's log, offline, plugins loaded again, one detector row."""
-    _die_with(parent)
-    log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    faulthandler.enable(log)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-
-    block_network()
-    _seed(settings)  # seeded as zoo run's workers are: an untrained copy's random weights too
-    plugins = load_plugins(setup.plugin_dirs)
-    for problem in plugins.problems:
-        print(f"zoo: warning: {problem}")
+    """The worker's main: `zoo.isolation.worker_prologue` (its log, offline, seeded as zoo run's workers are, the
+    plugins loaded again), then one detector row."""
+    plugins = worker_prologue(parent, log_path, settings, setup)
     row = detector_row_here(entry, plugins, video, settings, Path(out), lambda *step: messages.put(step))
     print(f"zoo: {entry.id}: {row['status']}" + (f": {row['reason']}" if row["reason"] else ""))
     if row.get("traceback"):

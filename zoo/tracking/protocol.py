@@ -16,13 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from zoo.executors.local import LocalExecutor
 from zoo.files import atomic_write, to_json
+from zoo.isolation import Limits, WorkerSetup
 from zoo.offline import offline
 from zoo.registry import Entry
 from zoo.tracking import metrics, tracker
-from zoo.tracking.isolated import track_isolated
-from zoo.tracking.run import ORACLE, Report, detector_row_here, oracle_row, tracks_dir
+from zoo.tracking.run import ORACLE, Report, oracle_row, tracks_dir
 from zoo.tracking.video import Video
+from zoo.tracking.work import TrackWork
 
 LEADERBOARD = ("id", "kind", "status", "hota", "deta", "assa", "mota", "idf1", "idsw", "fps", "detector_ms_per_frame",
                "tracker_ms_per_frame", "tracker_share", "conf", "loca", "motp", "fp", "fn", "frag", "ids", "gt_ids",
@@ -40,6 +42,7 @@ class TrackSettings:
     oracle: bool = True
     isolation: bool = True  # each detector in a worker process (recorded; the workers come from track_models)
     weights: dict[str, str] = field(default_factory=dict)  # model id -> weights, from --weights ID=PATH
+    executor: str = "local"  # what ran the detector rows: local or ray (--executor)
 
 
 def no_report(phase: str, done: int, total: int | None) -> None:
@@ -57,40 +60,58 @@ def track_models(
     isolation: tuple[Any, Any] | None = None,
     force: bool = False,
     say: Any = None,
+    executor: Any = None,
 ) -> list[dict[str, Any]]:
     """Every row, scored; written to ``out`` as the rows finish and again once TrackEval has scored them.
 
-    ``isolation``: ``(WorkerSetup, Limits)`` to run each detector in a worker process (`zoo.tracking.isolated`);
-    None runs them here. A detector this run folder already tracked with the same key (entry, weights, settings,
-    data) is kept, not run again, unless ``force``; ``say(line)`` is told so."""
+    ``executor``: what runs the detector rows (`zoo.executors`, given a `zoo.tracking.work.TrackWork`; the caller
+    closes it); None: the local executor, with ``isolation`` — ``(WorkerSetup, Limits)`` to run each detector in a
+    worker process (`zoo.tracking.isolated`), None to run them here. A detector this run folder already tracked with
+    the same key (entry, weights, settings, data) is kept, not run again, unless ``force``; ``say(line)`` is told
+    so (the line indented as the executor's are)."""
     earlier = {} if force else _earlier_rows(out)
     rows: list[dict[str, Any]] = []
     if settings.oracle:
         with offline():
             rows.append(oracle_row(video, settings.tracker, out))
+    if executor is None:
+        work = track_work(video, settings, out, isolation)
+        executor = LocalExecutor(work, plugins=plugins, progress=report_for or _quiet)
+    keys = {entry.id: _key(entry, settings, video) for entry in entries}
+    queue = []
     for entry in entries:
-        key = _key(entry, settings, video)
         before = earlier.get(entry.id)
-        if _reusable(before, key, out):
+        if _reusable(before, keys[entry.id], out):
             rows.append(before)
             if say:
-                say(f"{'done':>10} {entry.id} (earlier in this run folder; --force runs it again)")
-            continue
-        with report_for(entry) if report_for else _quiet() as progress:
-            if isolation is not None:
-                row = track_isolated(entry, video, settings, *isolation, out, progress)
-            else:
-                row = detector_row_here(entry, plugins, video, settings, out, progress)
-        row["key"] = key
-        rows.append(row)
-        write_folder(out, video, settings, rows)
+                say(f"  {'done':>10} {entry.id} (earlier in this run folder; --force runs it again)")
+        else:
+            queue.append(entry)
+    try:
+        while queue or executor.busy():
+            while queue and executor.has_room():
+                executor.submit(queue.pop(0))
+            if executor.busy():
+                entry, row = executor.next_result()
+                row["key"] = keys[entry.id]
+                rows.append(row)
+                write_folder(out, video, settings, rows)
+    except BaseException:  # Ctrl-C: what still runs is stopped; the rows that finished are written
+        executor.cancel()
+        raise
     score(rows, video, out)
     write_folder(out, video, settings, rows)
     return rows
 
 
+def track_work(video: Video, settings: TrackSettings, out: Path, isolation: tuple[Any, Any] | None) -> TrackWork:
+    """The executors' work for a tracking run; ``isolation``: ``(WorkerSetup, Limits)``, None for in-process."""
+    setup, limits = isolation if isolation is not None else (WorkerSetup(plugin_dirs=()), Limits())
+    return TrackWork(video, settings, setup, limits, isolation is not None, out)
+
+
 @contextlib.contextmanager
-def _quiet() -> Iterator[Report]:
+def _quiet(entry: Entry) -> Iterator[Report]:
     yield no_report
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from zoo.data import Category
-from zoo.isolation import _seed
+from zoo.isolation import seed
 from zoo.labels import NO_CLASS, build_label_map
 from zoo.offline import offline
 from zoo.registry import Entry
-from zoo.runner import _Failed, _load, blank_result
+from zoo.runner import StepFailed, blank_result, load_entry
 from zoo.settings import Settings
 from zoo.tracking.tracker import Tracker
 from zoo.tracking.video import Video, VideoSequence, write_mot
@@ -134,19 +134,19 @@ def detector_row_here(
     row = blank_row(entry.id, "detector", settings.conf)
     row["family"] = entry.family
     report("loading", 0, None)
-    _seed(settings)  # as zoo run seeds a model: an untrained copy's random weights too
+    seed(settings)  # as zoo run seeds a model: an untrained copy's random weights too
     loaded = blank_result(entry)  # what zoo run's loading records (status, reason, notes), copied into the row
     try:
         load_settings = Settings(device=settings.device, threads=settings.threads, weights=settings.weights)
         with offline():
             try:
-                model = _load(entry, plugins, load_settings, settings.weights.get(entry.id), loaded)
+                model = load_entry(entry, plugins, load_settings, settings.weights.get(entry.id), loaded)
             finally:
                 _copy_loading(loaded, row)
             if model is None:
                 return row
             measured = detector_row(entry, model, video, settings.tracker, settings.conf, out, report, loaded.untrained)
-    except _Failed:  # loading failed; the runner put the reason in the row
+    except StepFailed:  # loading failed; the runner put the reason in the row
         return row
     except Exception as error:
         row["status"], row["reason"] = "failed", f"{type(error).__name__}: {' '.join(str(error).split())}"

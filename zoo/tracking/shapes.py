@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo.data.shapes import CLASSES, _background, _colour, _mask
+from zoo.data.shapes import CLASSES, _background, _colour, _mask, parse_options
 from zoo.errors import ZooError
 
 DEFAULTS = {"seqs": 2, "frames": 30, "objects": 4, "size": (320, 240), "seed": 0, "occlusion": 1}
@@ -28,20 +28,7 @@ LANE_GAP = 6  # pixels between lanes when occlusion=0
 
 
 def parse_spec(spec: str) -> dict:
-    options = dict(DEFAULTS)
-    _, _, text = spec.partition(":")
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, value = item.partition("=")
-        try:
-            if key == "size":
-                width, _, height = value.partition("x")
-                options["size"] = (int(width), int(height or width))
-            elif key in ("seqs", "frames", "objects", "seed", "occlusion"):
-                options[key] = int(value)
-            else:
-                raise KeyError(key)
-        except (ValueError, KeyError):
-            raise ZooError(f"--data {spec}: bad option {item!r}; use {USAGE}") from None
+    options = parse_options(spec, DEFAULTS, USAGE)
     width, height = options["size"]
     if min(options["seqs"], options["frames"], options["objects"]) < 1 or width < 64 or height < 64:
         raise ZooError(f"--data {spec}: seqs, frames and objects must be at least 1, size at least 64x64")

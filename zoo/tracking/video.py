@@ -15,13 +15,15 @@ from __future__ import annotations
 import configparser
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from zoo.data import benchmarks
 from zoo.data.images import decode_image
 from zoo.errors import ZooError
+from zoo.fetch import config
 from zoo.tracking import shapes
 
 PEDESTRIAN = 1  # MOTChallenge's class id of what is tracked and scored; the others only guide preprocessing
@@ -82,6 +84,7 @@ class Video:
     sequences: list[VideoSequence]
     notes: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    benchmark: dict | None = None  # a named benchmark's title, licence, citation (``--data mot17``)
 
     @property
     def frames(self) -> int:
@@ -99,6 +102,7 @@ class Video:
             "objects": sorted({name for s in self.sequences for name in s.objects}),
             "notes": self.notes,
             "fingerprint": self.fingerprint,
+            **({"benchmark": self.benchmark} if self.benchmark else {}),
         }
 
 
@@ -109,6 +113,9 @@ def load_video(spec: str, *, out: Path | None = None) -> Video:
             raise ZooError("moving-shapes needs a folder to be written into")
         root = shapes.write(spec, Path(out) / "data" / "moving-shapes")
         return read_folder(root, spec)
+    benchmark = benchmarks.get(spec)
+    if benchmark is not None and benchmark.format == "mot":
+        return _named(benchmark)
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise ZooError(
@@ -116,6 +123,17 @@ def load_video(spec: str, *, out: Path | None = None) -> Video:
             " a folder of them, or moving-shapes[:seqs=N,frames=N,seed=N]"
         )
     return read_folder(path, spec)
+
+
+def _named(benchmark: benchmarks.Benchmark) -> Video:
+    """A named tracking benchmark from its folder (fetched beforehand: `zoo.data.benchmarks.fetch`)."""
+    problem = benchmarks.missing(benchmark)
+    if problem and config.offline():
+        raise ZooError(benchmarks.offline_message(benchmark))
+    if problem:
+        raise ZooError(f"--data {benchmark.name}: {problem}; `zoo pull --data {benchmark.name}` fetches it")
+    video = read_folder(benchmark.folder() / benchmark.data, benchmark.name)
+    return replace(video, benchmark=benchmark.describe(None))
 
 
 def read_folder(path: Path, spec: str) -> Video:
