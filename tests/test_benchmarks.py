@@ -296,7 +296,7 @@ def test_mot17_is_fetched_on_first_use_checked_pinned_and_tracked(online, home, 
     assert sorted(p.name for p in train.iterdir()) == [f"MOT17-{n}-FRCNN" for n in ("02", "04", "05", "09", "10",
                                                                                      "11", "13")]  # fmt: skip
     assert not (home / "data" / "mot17" / "MOT17" / "test").exists()
-    pins = json.loads((home / "data" / ".zoo-pins.json").read_text())
+    pins = json.loads((home / "pins.json").read_text())["files"]  # zoo's one pin store, with the weights' pins
     assert pins[MOT17_URL]["sha256"] == hashlib.sha256(archive).hexdigest() and pins[MOT17_URL]["size"] == len(archive)
     record = json.loads((out / "tracking.json").read_text())
     assert record["data"]["benchmark"]["licence"].startswith("CC BY-NC-SA 3.0") and record["data"]["frames"] == 21
@@ -328,7 +328,7 @@ def test_a_broken_mot17_download_is_one_line_and_nothing_is_kept_or_pinned(onlin
     code, _, stderr = run_zoo("pull", "--data", "mot17")
     errors = [line for line in stderr.splitlines() if line.startswith("zoo: error:")]
     assert code == 1 and len(errors) == 1 and message in errors[0] and "Traceback" not in stderr, stderr
-    assert not (home / "data" / "mot17").exists() and not (home / "data" / ".zoo-pins.json").exists()
+    assert not (home / "data" / "mot17").exists() and not (home / "pins.json").exists()
 
 
 def test_offline_mot17_is_one_line_naming_the_archive_and_the_pull_command(home, tmp_path):

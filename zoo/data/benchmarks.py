@@ -10,7 +10,8 @@ machinery as the weights (progress, checksums, a part file moved into place when
 
 An archive whose publisher gives no checksum and no size (MOT17.zip) is checked as far as it can be: the zip's own
 CRCs of every member kept, and the files the benchmark must hold (``expect``); its sha256 is then pinned in
-``$ZOO_HOME/data/.zoo-pins.json`` (`PINS`), and every later download of it is checked against that digest.
+zoo's pins (`zoo.fetch.pins`, where the weights without a published digest are pinned too), and every later
+download of it is checked against that digest.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from typing import Any
 from zoo.data import coco, voc
 from zoo.data.dataset import Dataset, Track, no_progress
 from zoo.errors import ZooError
-from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure
+from zoo.fetch import Outcome, Progress, RemoteFile, config, ensure, pins
 from zoo.fetch.integrity import digest
 from zoo.files import atomic_write, to_json
 
 MARKER = ".zoo-benchmark.json"
 DOWNLOADS = ".downloads"
-PINS = ".zoo-pins.json"  # in the data folder: url -> the sha256 (and size) of the first good download
 MOT17_TRAIN = ("MOT17-02", "MOT17-04", "MOT17-05", "MOT17-09", "MOT17-10", "MOT17-11", "MOT17-13")
 
 
@@ -49,7 +49,7 @@ class Archive:
     members: tuple[str, ...]
     sha256: str | None = None
     size_estimate: int | None = None  # shown only, when the exact size is not published
-    pinned: bool = False  # no published checksum: its sha256 is pinned at the first good download (`PINS`)
+    pinned: bool = False  # no published checksum: its sha256 is pinned at the first good download (`zoo.fetch.pins`)
 
     @property
     def name(self) -> str:
@@ -179,8 +179,8 @@ BENCHMARKS: dict[str, Benchmark] = {
             for name in ("seqinfo.ini", "gt/gt.txt", "img1/000001.jpg")
         ),
         checks="no published checksum or size: zoo checks the zip's CRCs and that the 7 train sequences' seqinfo.ini,"
-        " gt/gt.txt and frames are there, pins the archive's sha256 on the first good download (data/.zoo-pins.json"
-        " in zoo's home) and checks every later download against it",
+        " gt/gt.txt and frames are there, pins the archive's sha256 on the first good download (pins.json in zoo's"
+        " home) and checks every later download against it",
     ),
 }
 
@@ -212,43 +212,22 @@ def fetch(benchmark: Benchmark, progress: Progress | None = None) -> list[Outcom
     if config.offline():
         raise ZooError(offline_message(benchmark))
     downloads = config.data_dir() / DOWNLOADS
-    pins = _pins()
     outcomes = []
     for archive in benchmark.archives:
-        outcome = ensure(archive.remote(downloads, pins.get(archive.url, {}).get("sha256")), progress)
+        pin = pins.pinned(archive.url) if archive.pinned else None
+        outcome = ensure(archive.remote(downloads, pin["sha256"] if pin else None), progress)
         if not outcome.ok:
-            pinned = archive.pinned and archive.url in pins
-            why = f" (checked against the sha256 pinned at its first download, in {_pins_path()})" if pinned else ""
+            why = f" (checked against the sha256 pinned at its first download, in {pins.location()})" if pin else ""
             raise ZooError(f"--data {benchmark.name}: could not fetch {outcome.file.name}: {outcome.detail}{why}")
         outcomes.append(outcome)
     _unpack(benchmark, [outcome.path for outcome in outcomes], progress or Progress())
-    _pin(benchmark, [outcome.path for outcome in outcomes], pins)
+    for archive, outcome in zip(benchmark.archives, outcomes):
+        if archive.pinned:  # downloaded and unpacked whole: pinned now, unless an earlier download was (and matched)
+            origin = f"downloaded from {archive.url}; zip CRCs and the benchmark's files checked"
+            pins.pin(archive.url, archive.name, digest(outcome.path), outcome.path.stat().st_size, origin)
     for outcome in outcomes:
         outcome.path.unlink(missing_ok=True)
     return outcomes
-
-
-def _pins_path() -> Path:
-    return config.data_dir() / PINS
-
-
-def _pins() -> dict[str, dict[str, Any]]:
-    try:
-        return json.loads(_pins_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _pin(benchmark: Benchmark, paths: list[Path], pins: dict[str, dict[str, Any]]) -> None:
-    """Pin the sha256 and size of each archive with no published checksum, downloaded and unpacked whole now, unless
-    an earlier download pinned it (this one was checked against that)."""
-    fresh = {
-        archive.url: {"sha256": digest(path), "size": path.stat().st_size, "pinned": _now(), "by": benchmark.name}
-        for archive, path in zip(benchmark.archives, paths)
-        if archive.pinned and archive.url not in pins
-    }
-    if fresh:
-        atomic_write(_pins_path(), to_json({**pins, **fresh}))
 
 
 def copy(benchmark: Benchmark, source: Path) -> None:

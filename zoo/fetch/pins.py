@@ -1,7 +1,8 @@
-"""zoo's weights manifest: the sha256 and size of each file whose publisher gives no digest (``RemoteFile.first_use``),
-pinned when zoo first has the file — trust on first use — and checked at every later use, fetch and copy.
+"""zoo's pins: the sha256 and size of each file whose publisher gives no digest (a weights file with
+``RemoteFile.first_use``, a benchmark archive such as MOT17.zip), pinned when zoo first has the file — trust on first
+use — and checked at every later use, fetch and copy.
 
-The manifest is ``$ZOO_HOME/weights-manifest.json`` (`zoo.fetch.config.home`), keyed by the file's official URL. A
+The pins are ``$ZOO_HOME/pins.json`` (`zoo.fetch.config.home`), keyed by the file's official URL. A
 pin says only that the file is the one zoo saw first, not that it is the publisher's: the first download is trusted.
 A bundle's ``manifest.json`` records the sha256 of each file it holds, so a closed machine checks the bundled copy
 against the digest pinned where the bundle was made. Delete the file's record here to trust a new file.
@@ -18,7 +19,7 @@ from zoo.errors import ZooError
 from zoo.fetch import config
 from zoo.files import atomic_write, to_json
 
-FILE = "weights-manifest.json"
+FILE = "pins.json"
 FORMAT = "zoo-weights-pins/1"
 NO_DIGEST = "no published digest: trusted on first use"
 
