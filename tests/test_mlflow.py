@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import os
 import signal
 import socket
@@ -17,20 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_SHAPES
-from zoo.cli import main
+from tests.conftest import SMALL_SHAPES, run_zoo
 
 mlflow = pytest.importorskip("mlflow", reason="zoo[mlflow] (in the test extra) is not installed")
 
 FAST = ["--warmup", "1", "--iters", "3", "--batch", "2", "--batch-calls", "1"]
 MODELS = "reference-blobs,centre-box"
-
-
-def run_zoo(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def free_port() -> int:

@@ -7,8 +7,12 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_parsed: dict[tuple[Path, Callable], tuple[int, Any]] = {}
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -24,6 +28,19 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path, parse: Callable[[Any], T]) -> T | None:
+    """``parse`` of the JSON in ``path``, read again only when the file changed (its mtime); None when there is no
+    file. What reading or ``parse`` raises reaches the caller."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    key = (path, parse)
+    if _parsed.get(key, (None,))[0] != mtime:
+        _parsed[key] = (mtime, parse(json.loads(path.read_text(encoding="utf-8"))))
+    return _parsed[key][1]
 
 
 def sha256_prefix(path: Path) -> str:

@@ -14,9 +14,10 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from zoo.fetch import config
-from zoo.files import atomic_write, to_json
+from zoo.files import atomic_write, read_json, to_json
 
 MANIFEST = "manifest.json"
 FORMAT = "zoo-weights-bundle/1"
@@ -63,9 +64,6 @@ def write_manifest(
     return path
 
 
-_read: dict[Path, tuple[int, dict[str, str]]] = {}
-
-
 def recorded_sha256(path: Path) -> str | None:
     """The sha256 the manifest of the weights folder in use records for ``path`` (None when there is none)."""
     folder = config.weights_dir()
@@ -79,15 +77,11 @@ def recorded_sha256(path: Path) -> str | None:
 
 
 def _manifest(folder: Path) -> dict[str, str]:
-    path = folder / MANIFEST
     try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
+        return read_json(folder / MANIFEST, _digests) or {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
-    if _read.get(path, (None,))[0] != mtime:
-        try:
-            files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
-            _read[path] = (mtime, {item["path"]: item["sha256"] for item in files if item.get("sha256")})
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            _read[path] = (mtime, {})
-    return _read[path][1]
+
+
+def _digests(data: Any) -> dict[str, str]:
+    return {item["path"]: item["sha256"] for item in data.get("files", []) if item.get("sha256")}

@@ -10,20 +10,17 @@ against the digest pinned where the bundle was made. Delete the file's record he
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
 from zoo.fetch import config
-from zoo.files import atomic_write, to_json
+from zoo.files import atomic_write, read_json, to_json
 
 FILE = "pins.json"
 FORMAT = "zoo-weights-pins/1"
 NO_DIGEST = "no published digest: trusted on first use"
-
-_read: dict[Path, tuple[int, dict[str, dict[str, Any]]]] = {}
 
 
 def location() -> Path:
@@ -77,21 +74,18 @@ def mismatch(record: dict[str, Any], size: int, sha256: str) -> str | None:
 def _pins() -> dict[str, dict[str, Any]]:
     path = location()
     try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return {}
-    if _read.get(path, (None,))[0] != mtime:
-        try:
-            files = json.loads(path.read_text(encoding="utf-8")).get("files", {})
-            valid = {
-                url: item
-                for url, item in files.items()
-                if isinstance(item, dict) and isinstance(item.get("sha256"), str) and isinstance(item.get("size"), int)
-            }
-            _read[path] = (mtime, valid)
-        except (OSError, ValueError, AttributeError) as error:  # never start over silently: the pins would be lost
-            raise ZooError(
-                f"{path} could not be read ({type(error).__name__}: {error}); restore it, or delete it to trust the "
-                "files it pinned again at their next use"
-            ) from None
-    return dict(_read[path][1])
+        return dict(read_json(path, _valid) or {})
+    except (OSError, ValueError, AttributeError) as error:  # never start over silently: the pins would be lost
+        raise ZooError(
+            f"{path} could not be read ({type(error).__name__}: {error}); restore it, or delete it to trust the "
+            "files it pinned again at their next use"
+        ) from None
+
+
+def _valid(data: Any) -> dict[str, dict[str, Any]]:
+    files = data.get("files", {})
+    return {
+        url: item
+        for url, item in files.items()
+        if isinstance(item, dict) and isinstance(item.get("sha256"), str) and isinstance(item.get("size"), int)
+    }
