@@ -5,8 +5,8 @@ A plugin's model offers ``finetune(session: Session) -> Finetuned``: it trains w
 writes its checkpoint into ``session.out``, calls ``session.start(...)`` with the model it starts from (before the
 first step) and ``session.epoch_end(...)`` after every epoch; zoo measures the validation AP there (on the
 checkpoint, as ``zoo run --trained`` would), so the manifest shows what the training bought, and keeps the time
-budget. A model whose
-class has no ``finetune`` gets the status ``unsupported`` with its class's ``finetune_unsupported`` reason.
+budget. A model whose class has no ``finetune`` gets the status ``unsupported`` with its class's
+``finetune_unsupported`` reason.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from zoo.files import sha256_prefix
 CHECKPOINT = "model.pt"
 START_CHECKPOINT = "before-training.pt"
 # modules of ultralytics.utils.callbacks that report to services (and ultralytics.utils.events: usage analytics)
-INTEGRATIONS = {"clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wb", "platform", "events"}
+INTEGRATIONS = {"clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wb", "platform", "hub", "events"}
 DEFAULT_IMGSZ = 640
 
 
