@@ -80,7 +80,7 @@ def draw_image(index: int, size: tuple[int, int], seed: int, with_boxes: bool = 
     """Draw image ``index``; with ``with_boxes`` also return its exact boxes and category ids."""
     width, height = size
     rng = np.random.default_rng([seed, index])
-    image = _background(rng, width, height)
+    image = draw_background(rng, width, height)
     occupied: list[tuple[int, int, int, int]] = []
     boxes, classes = [], []
     for _ in range(int(rng.integers(1, 7))):
@@ -93,9 +93,9 @@ def draw_image(index: int, size: tuple[int, int], seed: int, with_boxes: bool = 
             y0 = int(rng.integers(0, height - box_h + 1))
             if any(_near((x0, y0, x0 + box_w, y0 + box_h), other) for other in occupied):
                 continue
-            mask = _mask(CLASSES[class_index], box_w, box_h)
+            mask = shape_mask(CLASSES[class_index], box_w, box_h)
             ys, xs = np.nonzero(mask)
-            colour = _colour(rng)
+            colour = random_colour(rng)
             region = image[y0 : y0 + box_h, x0 : x0 + box_w]
             noise = rng.normal(0, 3, (len(ys), 3))
             region[ys, xs] = np.clip(colour + noise, 0, 255)
@@ -107,7 +107,7 @@ def draw_image(index: int, size: tuple[int, int], seed: int, with_boxes: bool = 
     return (pixels, boxes, classes) if with_boxes else pixels
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def draw_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A soft grey-ish gradient with sensor-like noise: low saturation, so the coloured objects stand out."""
     start, end = (rng.uniform(70, 200) + rng.uniform(-12, 12, 3) for _ in range(2))
     t = np.linspace(0, 1, width)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, height)[:, None, None]
@@ -116,12 +116,12 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return np.clip(image + rng.normal(0, 4, image.shape), 0, 255)
 
 
-def _colour(rng: np.random.Generator) -> np.ndarray:
+def random_colour(rng: np.random.Generator) -> np.ndarray:
     hue, saturation, value = rng.random(), rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)
     return np.array(colorsys.hsv_to_rgb(hue, saturation, value)) * 255
 
 
-def _mask(kind: str, box_w: int, box_h: int) -> np.ndarray:
+def shape_mask(kind: str, box_w: int, box_h: int) -> np.ndarray:
     """Which pixels of a ``box_w × box_h`` box the shape covers, tested at pixel centres."""
     ys, xs = np.mgrid[0:box_h, 0:box_w] + 0.5
     if kind == "square":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo.data.shapes import CLASSES, _background, _colour, _mask, parse_options
+from zoo.data.shapes import CLASSES, draw_background, parse_options, random_colour, shape_mask
 from zoo.errors import ZooError
 
 DEFAULTS = {"seqs": 2, "frames": 30, "objects": 4, "size": (320, 240), "seed": 0, "occlusion": 1}
@@ -70,7 +70,7 @@ def _write_sequence(folder: Path, index: int, options: dict) -> None:
     width, height = options["size"]
     frames = options["frames"]
     rng = np.random.default_rng([options["seed"], index])
-    background = _background(rng, width, height)
+    background = draw_background(rng, width, height)
     objects = _objects(rng, options)
     (folder / "img1").mkdir(parents=True, exist_ok=True)
     (folder / "gt").mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ def _objects(rng: np.random.Generator, options: dict) -> list[_Object]:
             y = number * lane + (lane - box_h) / 2
             dx = speed if rng.random() < 0.5 else -speed
             x = float(rng.uniform(0, width - box_w)) if start == 1 else (-box_w + 1 if dx > 0 else width - 1)
-            objects.append(_Object(kind, box_w, box_h, _colour(rng), start, x, y, dx, 0.0))
+            objects.append(_Object(kind, box_w, box_h, random_colour(rng), start, x, y, dx, 0.0))
             continue
         if start == 1:
             x, y = float(rng.uniform(0, width - box_w)), float(rng.uniform(0, height - box_h))
@@ -127,7 +127,7 @@ def _objects(rng: np.random.Generator, options: dict) -> list[_Object]:
             y = float(rng.uniform(0, height - box_h)) if edge >= 2 else (-box_h + 1.0 if edge == 0 else height - 1.0)
         target = rng.uniform([0, 0], [width - box_w, height - box_h])  # heads somewhere inside, so it enters
         direction = (target - (x, y)) / max(float(np.hypot(*(target - (x, y)))), 1e-6)
-        objects.append(_Object(kind, box_w, box_h, _colour(rng), start, x, y, *(direction * speed)))
+        objects.append(_Object(kind, box_w, box_h, random_colour(rng), start, x, y, *(direction * speed)))
     return objects
 
 
@@ -140,7 +140,7 @@ def _draw(
     if corner is None:
         return None
     height, width = owner.shape
-    mask = _mask(obj.kind, obj.width, obj.height)
+    mask = shape_mask(obj.kind, obj.width, obj.height)
     ys, xs = np.nonzero(mask)
     ys, xs = ys + corner[1], xs + corner[0]
     inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
