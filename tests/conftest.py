@@ -61,6 +61,18 @@ def isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """A test that runs zoo in this process with ``--threads N`` leaves torch's thread count as it found it: the next
+    test's hardware (which a resumed run compares) and its timings are its own, not the last test's."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def one_torch_thread():
     """Torch on one thread while a test runs (restored after), for modules that build real detectors: on a small
