@@ -86,19 +86,29 @@ def run_isolated(
         daemon=True,
     )
     process.start()
-    stopped = supervise(process, messages, limits, report)
-
-    if stopped is None and process.exitcode == 0 and result_path.is_file():
-        data = json.loads(result_path.read_text(encoding="utf-8"))
-        result_path.unlink()
+    data, failure = watch(process, messages, limits, report, result_path, log_path, log_path.name)
+    if data is not None:
         result = ModelResult.from_dict(data["result"])
         if result.worker_s and "written" in result.worker_s:  # the worker's clock time → seconds until read here
             result.worker_s["hand_back"] = round(time.time() - result.worker_s.pop("written"), 4)
         return ModelRun(result, data["predictions"], decode_scoring(data.get("scoring")))
     result = blank_result(entry)
     result.host = Host.from_dict(host(settings.device, settings.threads, gpu=False))  # as far as its parent knows
-    result.status, result.reason, result.log_tail = why_stopped(process, stopped, log_path, log_path.name)
+    result.status, result.reason, result.log_tail = failure
     return ModelRun(result)
+
+
+def watch(
+    process: Any, messages: Any, limits: Limits, report: Report, result_path: Path, log_path: Path, log_name: str
+) -> tuple[Any, tuple[Status, str, str]]:
+    """`supervise` a started worker that writes its result as JSON to ``result_path``: that JSON (read, and the file
+    removed) when the worker ended well, else None and `why_stopped`'s status, reason and log tail."""
+    stopped = supervise(process, messages, limits, report)
+    if stopped is None and process.exitcode == 0 and result_path.is_file():
+        data = json.loads(result_path.read_text(encoding="utf-8"))
+        result_path.unlink()
+        return data, (Status.OK, "", "")
+    return None, why_stopped(process, stopped, log_path, log_name)
 
 
 def supervise(process: Any, messages: Any, limits: Limits, report: Report) -> tuple[Status, str] | None:

@@ -4,14 +4,13 @@ crash, a hang or a runaway allocation costs that row and nothing else."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
 
 from zoo.files import atomic_write, to_json
-from zoo.isolation import Limits, WorkerSetup, supervise, why_stopped, worker_prologue
+from zoo.isolation import Limits, WorkerSetup, watch, worker_prologue
 from zoo.registry import Entry
 from zoo.tracking.run import Report, blank_row, detector_row_here
 from zoo.tracking.video import Video
@@ -35,14 +34,12 @@ def track_isolated(
         daemon=True,
     )
     process.start()
-    stopped = supervise(process, messages, limits, report)
-    if stopped is None and process.exitcode == 0 and result_path.is_file():
-        row = json.loads(result_path.read_text(encoding="utf-8"))
-        result_path.unlink()
-        return row
+    shown = f"logs/{log_path.name}"
+    found, (status, reason, _) = watch(process, messages, limits, report, result_path, log_path, shown)
+    if found is not None:
+        return found
     row = blank_row(entry.id, "detector", settings.conf)
-    row["family"] = entry.family
-    status, row["reason"], _ = why_stopped(process, stopped, log_path, f"logs/{log_path.name}")
+    row["family"], row["reason"] = entry.family, reason
     row["status"] = str(status)  # zoo.isolation's Status, as text
     return row
 
