@@ -10,7 +10,6 @@ image processor) the plugin loads as any local folder."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -66,7 +65,7 @@ def finetune(detector: Any, session: Any) -> Any:
     import torch
 
     import transformers
-    from zoo.adapt.training import Finetuned
+    from zoo.adapt.training import Finetuned, run_epochs
 
     settings = session.settings
     module, processor, base = build(detector, session)
@@ -82,35 +81,18 @@ def finetune(detector: Any, session: Any) -> Any:
     images = session.dataset.images
     rng = np.random.default_rng(settings.seed)
     path = session.out / CHECKPOINT
-    module.save_pretrained(path)
-    processor.save_pretrained(path)
-    session.start(path)
-    module.train()
-    step = 0
-    for epoch in range(1, settings.max_epochs + 1):
-        _set_lr(optimizer, groups, epoch, session)
-        losses = []
-        order = rng.permutation(len(images))
-        for start in range(0, len(order), settings.batch):
-            records = [images[int(i)] for i in order[start : start + settings.batch]]
-            batch = _batch(processor, records, index, rng, settings.device)
-            loss = module(**batch).loss
-            if not math.isfinite(float(loss.detach())):
-                raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch}, step {step}")
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), RECIPE["clip_max_norm"])
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            print(f"epoch {epoch} step {step} loss {losses[-1]:.4f}", flush=True)
-            if session.expired():
-                break
+
+    def loss_of(indices: list[int], epoch: int, step: int) -> tuple[Any, str]:
+        return module(**_batch(processor, [images[i] for i in indices], index, rng, settings.device)).loss, ""
+
+    def save() -> Any:
         module.save_pretrained(path)
         processor.save_pretrained(path)
-        session.epoch_end(epoch, float(np.mean(losses)), path, steps=step)
-        if session.expired():
-            break
+        return path
+
+    session.start(save())  # the model before its first step
+    step = run_epochs(session, optimizer, rng, loss_of, save, epoch_start=lambda epoch: _set_lr(optimizer, groups,
+                      epoch, session), clip=(list(module.parameters()), RECIPE["clip_max_norm"]))  # fmt: skip
     library = {**RECIPE, "batch": settings.batch, "steps": step, "processor": type(processor).__name__,
                "size": dict(processor.size), "transformers": transformers.__version__}  # fmt: skip
     return Finetuned(CHECKPOINT, base, library)

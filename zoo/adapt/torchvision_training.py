@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from zoo.adapt.folder import FROM_SCRATCH
-from zoo.adapt.training import Finetuned, Session
+from zoo.adapt.training import Finetuned, Session, run_epochs
 from zoo.model import WeightsUnavailable
 from zoo.torchvision_support import TorchvisionWeights, set_input_size
 
@@ -83,36 +83,21 @@ def finetune(model: Any, session: Session, keep_all: str) -> Finetuned:
     path = session.out / CHECKPOINT
     meta = {"builder": model.builder, "labels": labels, "imgsz": imgsz}
     index = {c.id: i + 1 for i, c in enumerate(session.dataset.categories)}
-    _save(module, meta, path)
-    session.start(path)
-    module.train()
-    step = 0
-    for epoch in range(1, settings.max_epochs + 1):
-        losses = []
-        order = rng.permutation(len(images))
-        for start in range(0, len(order), settings.batch):
-            batch = [
-                _sample(images[int(i)], index, rng, settings.device) for i in order[start : start + settings.batch]
-            ]
-            for group in optimizer.param_groups:
-                group["lr"] = recipe["lr"] * _factor(recipe, step, warmup, epoch, settings.max_epochs, session)
-            loss_parts = module([image for image, _ in batch], [target for _, target in batch])
-            loss = sum(loss_parts.values())
-            if not math.isfinite(float(loss.detach())):
-                raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch}, step {step} ({_show(loss_parts)})")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            print(f"epoch {epoch} step {step} loss {losses[-1]:.4f} ({_show(loss_parts)})", flush=True)
-            if session.expired():
-                break
+
+    def loss_of(indices: list[int], epoch: int, step: int) -> tuple[Any, str]:
+        batch = [_sample(images[i], index, rng, settings.device) for i in indices]
+        for group in optimizer.param_groups:
+            group["lr"] = recipe["lr"] * _factor(recipe, step, warmup, epoch, settings.max_epochs, session)
+        parts = module([image for image, _ in batch], [target for _, target in batch])
+        return sum(parts.values()), f" ({_show(parts)})"
+
+    def save() -> Any:
         _save(module, meta, path)
         module.train()
-        session.epoch_end(epoch, float(np.mean(losses)), path, steps=step)
-        if session.expired():
-            break
+        return path
+
+    session.start(save())  # the model before its first step
+    step = run_epochs(session, optimizer, rng, loss_of, save)
     library = {**recipe, "batch": settings.batch, "warmup_iters": warmup, "augmentation": "random horizontal flip",
                "steps": step, "torch": torch.__version__}  # fmt: skip
     return Finetuned(CHECKPOINT, base, library)

@@ -12,6 +12,7 @@ budget. A model whose class has no ``finetune`` gets the status ``unsupported`` 
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import sys
 import time
@@ -21,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from zoo.adapt.folder import FROM_SCRATCH, TrainingFolder, dataset_record, image_digests
 from zoo.adapt.scoring import score_checkpoint
@@ -120,6 +123,52 @@ class Session:
         if self.settings.minutes is not None and not self.settings.epochs:
             return min(1.0, self.elapsed() / (self.settings.minutes * 60))
         return epoch / self.settings.max_epochs
+
+
+def run_epochs(
+    session: Session,
+    optimizer: Any,
+    rng: np.random.Generator,
+    loss_of: Callable[[list[int], int, int], tuple[Any, str]],
+    save: Callable[[], Path],
+    *,
+    epoch_start: Callable[[int], None] = lambda epoch: None,
+    clip: tuple[list[Any], float] | None = None,
+) -> int:
+    """The loop of a training whose library gives the model's losses but no loop (torchvision's detectors; DETR's
+    recipe in transformers): every epoch a seeded order (``rng``) of the dataset's images in batches of ``--batch``;
+    per batch ``loss_of(indices, epoch, step)`` gives the loss and words on its parts (" (...)" or ""), checked
+    finite, then one optimiser step (the gradients of ``clip``'s parameters clipped to its norm); after every epoch
+    ``save()`` writes the checkpoint and `Session.epoch_end` records it. Stops when the time budget is spent; returns
+    the steps taken."""
+    import torch
+
+    settings = session.settings
+    count = len(session.dataset.images)
+    step = 0
+    for epoch in range(1, settings.max_epochs + 1):
+        epoch_start(epoch)
+        losses = []
+        order = rng.permutation(count)
+        for start in range(0, count, settings.batch):
+            loss, parts = loss_of([int(i) for i in order[start : start + settings.batch]], epoch, step)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss is {value} at epoch {epoch}, step {step}{parts}")
+            optimizer.zero_grad()
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(*clip)
+            optimizer.step()
+            losses.append(value)
+            step += 1
+            print(f"epoch {epoch} step {step} loss {value:.4f}{parts}", flush=True)
+            if session.expired():
+                break
+        session.epoch_end(epoch, float(np.mean(losses)), save(), steps=step)
+        if session.expired():
+            break
+    return step
 
 
 def train_model(
