@@ -214,3 +214,16 @@ def test_an_unreadable_image_is_named_as_such_after_ultralytics_patched_pil():
     assert PIL.Image.open is not ultralytics.utils.patches._image_open, "the patch is in place"
     with pytest.raises(PIL.UnidentifiedImageError):
         decode_image(b"\x89PNG broken")
+
+
+def test_decoded_ahead_keeps_the_first_images_within_its_limit_and_gives_writable_copies(tmp_path, shapes):
+    dataset = load_dataset(str(save_formats(shapes, tmp_path)["coco"]))  # images decoded from files
+    one = dataset.images[0].load().nbytes
+    ahead = dataset.decoded_ahead(limit_bytes=2 * one + 1)  # room for the first two only
+    assert [callable(image.source) for image in ahead.images][:3] == [True, True, False]
+    for original, kept in zip(dataset.images, ahead.images):  # the same pixels, whether kept or decoded again
+        assert np.array_equal(original.load(), kept.load())
+    pixels = ahead.images[0].load()
+    pixels[:] = 0  # a model writing into its input changes neither what is kept nor the next call's image
+    assert np.array_equal(ahead.images[0].load(), dataset.images[0].load())
+    assert ahead.describe() == dataset.describe() and ahead.coco_ground_truth() == dataset.coco_ground_truth()

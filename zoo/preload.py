@@ -20,6 +20,7 @@ from zoo.offline import block_network
 from zoo.workers import LIBRARIES_ENV, OFFLINE_FLAG
 
 MODULES = (
+    "zoo.cli",  # what the `zoo` script imports: each worker runs the parent's main script again (multiprocessing)
     "numpy",
     "scipy.ndimage",
     "PIL.Image",

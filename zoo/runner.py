@@ -54,6 +54,7 @@ def evaluate(
     never an exception."""
     result = blank_result(entry)
     run = ModelRun(result)
+    dataset = dataset.decoded_ahead()  # before the memory reading: the kept pixels are zoo's, not the model's
     weights = settings.weights.get(entry.id)
     memory = PeakMemory(settings.device)
     clocks = _Clocks()

@@ -7,6 +7,7 @@ uses are the gallery's thumbnails, inside the same folder. It makes no network r
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Sequence
@@ -39,7 +40,9 @@ def page_data(
     return build_page([RunSource(results, directory) for results, directory in zip(typed, dirs)], out_dir)
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One per process: its templates are compiled once, not at every report a run writes after each model."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
