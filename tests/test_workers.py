@@ -24,7 +24,7 @@ from zoo.flops import FlopCall
 from zoo.isolation import Limits, WorkerSetup, run_in_process, run_isolated
 from zoo.model import Model
 from zoo.plugins import load_plugins
-from zoo.registry import Entry
+from zoo.registry import Entry, load_registry
 from zoo.settings import Settings, no_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +152,27 @@ def test_without_an_untimed_call_the_flops_are_counted_on_a_pass_of_their_own():
     info, missing = {}, {}
     flops.record(info, missing)
     assert info["gflops"] > 0 and info["gflops_image"] == "32x24" and not missing
+
+
+@pytest.mark.parametrize("left", [0.5, 0.01])
+def test_a_pass_of_its_own_is_made_only_when_it_fits_in_what_timing_left_of_the_budget(left):
+    from zoo.runner import _count_apart, blank_result
+    from zoo.timing import Budget
+
+    model = Tiny()
+    model.load("cpu")
+    image = np.zeros((24, 32, 3), np.uint8)
+    flops = FlopCall(model)
+    flops.disarm()
+    result = blank_result(next(entry for entry in load_registry() if entry.id == "centre-box"))
+    result.first_call_s = 0.2  # no latency samples: the first call's time is what a pass is expected to take
+    budget = Budget(20.0)
+    budget.left = left
+    _count_apart(flops, image, budget, result)
+    info, missing = {}, {}
+    flops.record(info, missing)
+    if left > 0.2:
+        assert info["gflops"] > 0 and not missing and budget.left < left  # the pass is charged to the budget
+    else:
+        assert info["gflops"] is None and budget.left == left
+        assert "did not fit in the 0.01 s left of --speed-budget 20" in missing["gflops"]

@@ -5,7 +5,8 @@ and a counter would slow it) runs under torch's flop counter: the second warm-up
 budget allows it, ``--warmup`` ≥ 2); else the first call of the accuracy pass where that pass's calls are not latency
 samples (the model is timed at ``--speed-conf`` through its own threshold), and that call is then no sample either.
 A model that makes neither call (an untrained copy, or one whose accuracy pass is timed) is counted on a separate
-pass, as before. The counter does not change what the call computes; it only makes that one call slower, and that
+pass after its timing, when that pass fits in what the timing left of its budget (`zoo.runner`); else its GFLOPs are
+missing, with why. The counter does not change what the call computes; it only makes that one call slower, and that
 call is never timed.
 """
 
@@ -30,6 +31,7 @@ class FlopCall:
         self.image: tuple[int, int] | None = None  # (height, width) of the image counted on
         self.times: StageTimes | None = None  # the counted call's times: never a latency sample
         self.armed = True
+        self.skipped: str | None = None  # why no call was counted, when none was
         self._predict: Callable[[list[np.ndarray]], Prediction] = model.predict
         model.predict = self._call  # type: ignore[method-assign]
 
@@ -69,6 +71,10 @@ class FlopCall:
         except Exception as error:
             self.error = error
 
+    def not_counted(self, why: str) -> None:
+        """Count on no call: ``why`` is said where the GFLOPs would be."""
+        self.armed, self.skipped = False, why
+
     def drop_sample(self, latency: list[StageTimes]) -> None:
         """Remove the counted call from ``latency`` (it ran under the counter: not a sample)."""
         if self.times is not None:
@@ -76,7 +82,10 @@ class FlopCall:
 
     def record(self, info: dict[str, Any], missing: dict[str, str]) -> None:
         """Fill ``info``'s ``gflops``, ``gflops_image`` and ``gflops_source`` (and ``missing["gflops"]``)."""
-        if self.error is not None:
+        if self.skipped is not None:
+            info["gflops"] = None
+            missing["gflops"] = self.skipped
+        elif self.error is not None:
             info["gflops"] = None
             missing["gflops"] = f"flop counting failed: {type(self.error).__name__}: {self.error}"
         else:

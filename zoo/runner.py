@@ -12,7 +12,9 @@ The protocol, recorded with every result:
   warm-up, not a sample;
 - throughput at ``batch`` images per call over ``batch_calls`` timed calls, after one untimed one, with what is left
   of the budget; skipped, with the reason, when the untimed and one timed batch would not fit;
-- COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``.
+- COCO AP from all predictions; localization IoU from predictions scoring at least ``iou_conf``;
+- FLOPs counted on an untimed call the protocol makes anyway (`zoo.flops`), or on a pass of their own after timing
+  when one fits in what is left of ``speed_budget`` (else missing, with why).
 A model whose weights are missing — or whose declared files fail their size or sha256 check, and are then never
 loaded — is timed on an untrained copy and gets no accuracy.
 """
@@ -88,9 +90,6 @@ def evaluate(
                 latency = _accuracy_pass(model, dataset, settings, run, report, sizes, part, clocks)
                 flops.drop_sample(latency)
             flops.disarm()  # from here on every call is timed
-            with clocks.phase("describe"):
-                flops.count_apart(first)
-                _record_flops(flops, declared, result)
             if part is None or part.timed:
                 with clocks.phase("speed"):
                     result.speed, skipped = _step(
@@ -99,6 +98,9 @@ def evaluate(
                     )  # fmt: skip
                 if skipped:
                     result.missing["throughput_batch"] = skipped
+            with clocks.phase("describe"):
+                _count_apart(flops, first, budget, result)
+                _record_flops(flops, declared, result)
         if part is None:
             result.published = reproduction.published(entry, weights, result)
             result.reproduction = reproduction.check(result, dataset)
@@ -308,6 +310,25 @@ def _describe(model: Model, result: ModelResult) -> float | None:
     declared = info.pop("gflops", None)
     result.info = Info.from_dict(info)
     return declared
+
+
+def _count_apart(flops: FlopCall, first: np.ndarray, budget: timing.Budget, result: ModelResult) -> None:
+    """Where no untimed call of the protocol carried the flop counter (one warm-up call, no untimed accuracy call),
+    a pass of its own over the first image, after timing and only if it fits in what timing left of the budget: a
+    model whose calls take a quarter of its budget does not pay for its FLOPs with a call more."""
+    if flops.counted:
+        return
+    latency = (result.speed.latency_ms or {}).get("total") if result.speed else None
+    expected = latency["median"] / 1000 if latency else result.first_call_s or 0.0
+    if budget.fits(expected):
+        with budget.spend():
+            flops.count_apart(first)
+    else:
+        flops.not_counted(
+            f"not counted: no untimed call of the protocol carried the counter, and a pass of its own (about "
+            f"{expected:.3g} s) did not fit in the {max(budget.left, 0):.3g} s left of --speed-budget "
+            f"{budget.seconds:g}; a larger budget counts it"
+        )
 
 
 def _record_flops(flops: FlopCall, declared: float | None, result: ModelResult) -> None:
