@@ -7,9 +7,11 @@ For each model (an untrained copy, built and run through zoo's whole in-process 
 - ``bare``: ``model.forward(model.preprocess([image]))`` under ``torch.inference_mode()``, preprocessing untimed,
   images decoded beforehand;
 - ``zoo``: zoo's timing loop (`zoo.timing.top_up`) inside zoo's `zoo.device.PeakMemory` as the runner uses it now
-  (the process's high-water mark: no thread beside the model);
+  (the process's high-water mark: no thread beside the model), over the images the runner decodes ahead
+  (`zoo.data.Dataset.decoded_ahead`: a copy of a kept array before each call);
 - ``zoo + 5 ms sampler``: the same with the sampler thread zoo used before (psutil's RSS read every 5 ms);
-- ``zoo, images pre-decoded``: the same loop over images decoded before the block (not just before each call).
+- ``zoo, decoding before each call``: the same loop decoding (or drawing) each image right before its call, as
+  the runner did before.
 
 Each variant's ratio is the median over rounds of (its block's median inference ms ÷ the bare block's of that
 round). The row's ratio is the sampler's cost: ``zoo + 5 ms sampler`` ÷ ``zoo``, the worst model.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,7 @@ MODELS = fidelity.MODELS
 QUICK_MODELS = fidelity.QUICK_MODELS
 ROUNDS, BLOCK = 8, 8
 QUICK_ROUNDS, QUICK_BLOCK = 2, 6
-BARE, ZOO, SAMPLER, DECODED = "bare", "zoo", "zoo + 5 ms sampler", "zoo, images pre-decoded"
+BARE, ZOO, SAMPLER, DECODING = "bare", "zoo", "zoo + 5 ms sampler", "zoo, decoding before each call"
 
 
 @dataclass
@@ -121,12 +123,12 @@ def _measure_model(
         found.missing = str(error)
         return found
     images = [image.load() for image in dataset.images]
-    decoded = predecoded(dataset)
+    decoded = dataset.decoded_ahead()
     variants: dict[str, Callable[[], list[float]]] = {
         BARE: lambda: fidelity.bare_block(model, images, block, threads),
-        ZOO: lambda: fidelity.zoo_block(model, dataset, settings),
-        SAMPLER: lambda: _with(OldSampler(), lambda: fidelity.zoo_block(model, dataset, settings)),
-        DECODED: lambda: fidelity.zoo_block(model, decoded, settings),
+        ZOO: lambda: fidelity.zoo_block(model, decoded, settings),
+        SAMPLER: lambda: _with(OldSampler(), lambda: fidelity.zoo_block(model, decoded, settings)),
+        DECODING: lambda: fidelity.zoo_block(model, dataset, settings),
     }
     for number in range(rounds):
         order = list(variants) if number % 2 == 0 else list(reversed(variants))
@@ -141,15 +143,6 @@ def _measure_model(
 def _with(context: Any, block: Callable[[], list[float]]) -> list[float]:
     with context:
         return block()
-
-
-def predecoded(dataset: Dataset) -> Dataset:
-    """``dataset`` with every image decoded once, its records handing out the same array on every ``load``."""
-    return replace(dataset, images=[replace(image, source=_constant(image.load())) for image in dataset.images])
-
-
-def _constant(array: np.ndarray) -> Callable[[], np.ndarray]:
-    return lambda: array
 
 
 def _row(found: list[Causes], dataset: Dataset, threads: int, rounds: int, block: int) -> Row:
@@ -174,7 +167,7 @@ def _detail(item: Causes) -> str:
     if item.missing:
         return f"{item.model}: missing: {item.missing}"
     parts = []
-    for name in (ZOO, SAMPLER, DECODED):
+    for name in (ZOO, SAMPLER, DECODING):
         values = ", ".join(f"{ratio:.3f}" for ratio in item.ratios.get(name, []))
         parts.append(f"{name} ÷ bare {item.ratio(name):.3f} (rounds: {values})")
     return f"{item.model}: bare {np.median(item.medians[BARE]):.2f} ms; " + "; ".join(parts)

@@ -113,6 +113,7 @@ def measure_model(
         weights={entry.id: UNTRAINED},
     )
     images = [image.load() for image in dataset.images]
+    decoded = dataset.decoded_ahead()  # as the runner's evaluation holds them (`zoo.runner.evaluate`)
     found = Fidelity(entry, framework)
     try:
         first, model = zoo_protocol(entry, plugins, dataset, settings)
@@ -123,9 +124,9 @@ def measure_model(
     for number in range(1, pairs):
         if number % 2:
             bare = bare_block(model, images, block, threads)
-            found.add(zoo_block(model, dataset, settings), bare)
+            found.add(zoo_block(model, decoded, settings), bare)
         else:
-            zoo = zoo_block(model, dataset, settings)
+            zoo = zoo_block(model, decoded, settings)
             found.add(zoo, bare_block(model, images, block, threads))
     return found
 
@@ -145,8 +146,8 @@ def zoo_protocol(entry: Entry, plugins: Plugins, dataset: Dataset, settings: Any
 
 def zoo_block(model: Model, dataset: Dataset, settings: Any) -> list[float]:
     """ms of the inference step of ``settings.iters`` calls timed by zoo's own timing loop (`zoo.timing.top_up`:
-    each image drawn or decoded, then `Model.predict`, zoo's per-step timer), inside its `PeakMemory`, cycling
-    the dataset's images from the first."""
+    a copy of an image the runner decoded ahead, then `Model.predict`, zoo's per-step timer), inside its
+    `PeakMemory`, cycling the dataset's images from the first."""
     from zoo import timing
     from zoo.device import PeakMemory
     from zoo.settings import no_report
