@@ -1,6 +1,7 @@
 """Imported once by the fork server that zoo's model workers start from (`zoo.workers`): the heavy libraries every
 worker would otherwise import again (torch, torchvision, zoo's runner and scoring; ultralytics and transformers when
-a selected model uses them: ``ZOO_FORKSERVER_LIBRARIES``, set by `zoo.workers`).
+a selected model uses them: ``ZOO_FORKSERVER_LIBRARIES``, set by `zoo.workers`), and the modules of the `zoo` script,
+which multiprocessing runs again in every worker it starts (0.4 s a worker when they were not preloaded).
 
 Each import is tried on its own and a failure is skipped: a library that is not installed, or fails to import, is
 imported (or fails, with its message in the model's log) in the worker that needs it, as without a fork server.
