@@ -170,10 +170,13 @@ def _shards(shards: list[dict[str, Any]]) -> str:
 
 
 def _gflops(info: Info) -> str:
-    """GFLOPs of one forward pass: counted by torch on the run's first image, or as the plugin declares them."""
+    """GFLOPs of one forward pass: counted by torch on the run's first image, as the plugin declares them, or the
+    catalogue's count where none was counted in the run."""
     value = fmt.one_decimal(info.gflops)
     if info.gflops is not None and info.gflops_source == "declared by the plugin":
         return f"{value} (declared by the plugin)"
+    if info.gflops is not None and (info.gflops_source or "").startswith("the catalogue's"):
+        return f"{value} on a 640x480 image (the catalogue's count; none was counted in this run)"
     return f"{value} on a {info.gflops_image or '?'} image"
 
 
