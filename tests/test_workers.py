@@ -179,21 +179,25 @@ def test_a_pass_of_its_own_is_made_only_when_it_fits_in_what_timing_left_of_the_
 
 
 def test_a_model_not_counted_shows_the_catalogues_count_said_as_such():
+    from zoo.flops import CATALOGUE
     from zoo.results import Info
-    from zoo.runner import CATALOGUE_GFLOPS, _catalogue_gflops, _record_flops, blank_result
+    from zoo.runner import _record_flops, blank_result
 
     entry = Entry(id="heavy", model="heavy", family="test", meta={"gflops": 123.4})
     result = blank_result(entry)
     result.info = Info()
     flops = FlopCall(Tiny())
     flops.not_counted("not counted: no untimed call of the protocol carried the counter")
-    _record_flops(flops, None, result)
-    assert result.info.gflops is None and result.missing["gflops"].startswith("not counted")
-    _catalogue_gflops(entry, flops, result)
+    _record_flops(flops, None, entry, result)
     assert (result.info.gflops, result.info.gflops_image, result.info.gflops_source) == (
         123.4,
         "640x480",
-        CATALOGUE_GFLOPS,
+        CATALOGUE,
     )
     assert "gflops" not in result.missing
     assert "catalogue's count for a 640x480 image; in this run they were not counted: no untimed call" in result.notes
+    trained = Entry(id="heavy-trained", model="heavy", family="test", meta={"gflops": 123.4, "trained_on": {}})
+    result = blank_result(trained)
+    result.info = Info()
+    _record_flops(flops, None, trained, result)  # a fine-tuned head: the catalogue's count is not its count
+    assert result.info.gflops is None and result.missing["gflops"].startswith("not counted")

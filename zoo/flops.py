@@ -20,6 +20,12 @@ import numpy as np
 from zoo.device import count_flops
 from zoo.model import Model, Prediction, StageTimes
 
+# ``gflops_source``: where a row's GFLOPs come from (the report says which)
+COUNTED = "counted (torch's flop counter)"
+DECLARED = "declared by the plugin"  # the plugin's ``ModelInfo.gflops``, where the counter saw nothing
+CATALOGUE = "the catalogue's: torch's flop counter on a 640x480 image (python -m tools.catalogue)"
+CATALOGUE_IMAGE = "640x480"  # the image the catalogue's count is for
+
 
 class FlopCall:
     """Counts FLOPs on one untimed ``predict`` call of ``model``: the call after the next ``skip`` ones."""
@@ -93,4 +99,4 @@ class FlopCall:
             if not self.flops:
                 missing["gflops"] = "torch's flop counter saw no operation (not a torch model)"
         info["gflops_image"] = f"{self.image[1]}x{self.image[0]}" if self.image else None
-        info["gflops_source"] = "counted (torch's flop counter)" if info["gflops"] is not None else None
+        info["gflops_source"] = COUNTED if info["gflops"] is not None else None

@@ -35,7 +35,7 @@ from zoo import accuracy, fetch, reproduction, robustness, runtimes, timing, voc
 from zoo.data import Dataset
 from zoo.device import PeakMemory
 from zoo.errors import ZooError
-from zoo.flops import FlopCall
+from zoo.flops import CATALOGUE, CATALOGUE_IMAGE, DECLARED, FlopCall
 from zoo.model import UNTRAINED, Model, StageTimes, WeightsUnavailable
 from zoo.plugins import Plugins
 from zoo.registry import Entry, accepts_option, build_model
@@ -100,8 +100,7 @@ def evaluate(
                     result.missing["throughput_batch"] = skipped
             with clocks.phase("describe"):
                 _count_apart(flops, first, budget, result)
-                _record_flops(flops, declared, result)
-                _catalogue_gflops(entry, flops, result)
+                _record_flops(flops, declared, entry, result)
         if part is None:
             result.published = reproduction.published(entry, weights, result)
             result.reproduction = reproduction.check(result, dataset)
@@ -332,12 +331,14 @@ def _count_apart(flops: FlopCall, first: np.ndarray, budget: timing.Budget, resu
         )
 
 
-def _record_flops(flops: FlopCall, declared: float | None, result: ModelResult) -> None:
+def _record_flops(flops: FlopCall, declared: float | None, entry: Entry, result: ModelResult) -> None:
     """The counted FLOPs (`zoo.flops.FlopCall`: one untimed call of the protocol's, or a pass of their own) into
-    ``result.info``, with the plugin's declared figure where the counter saw nothing."""
+    ``result.info``, with the plugin's declared figure where the counter saw nothing, else the catalogue's where
+    nothing was counted."""
     info: dict[str, Any] = {}
     flops.record(info, result.missing)
     _declared_gflops(declared, info, result)
+    _catalogue_gflops(entry, flops, info, result)
     result.info.gflops, result.info.gflops_image, result.info.gflops_source = (
         info["gflops"],
         info["gflops_image"],
@@ -345,18 +346,15 @@ def _record_flops(flops: FlopCall, declared: float | None, result: ModelResult) 
     )
 
 
-CATALOGUE_GFLOPS = "the catalogue's: torch's flop counter on a 640x480 image (python -m tools.catalogue)"
-
-
-def _catalogue_gflops(entry: Entry, flops: FlopCall, result: ModelResult) -> None:
+def _catalogue_gflops(entry: Entry, flops: FlopCall, info: dict[str, Any], result: ModelResult) -> None:
     """Where no pass was counted (`_count_apart`) and the plugin declares nothing, the catalogue's own count for the
     entry (``meta.gflops`` in registry.yaml, for a 640x480 image), said as such, with why none was counted here."""
     figure = entry.meta.get("gflops") if "trained_on" not in entry.meta else None  # a fine-tuned head differs
-    if flops.skipped is None or result.info is None or result.info.gflops is not None or not figure:
+    if flops.skipped is None or info["gflops"] is not None or not figure:
         return
-    result.info.gflops, result.info.gflops_image, result.info.gflops_source = float(figure), "640x480", CATALOGUE_GFLOPS
+    info["gflops"], info["gflops_image"], info["gflops_source"] = float(figure), CATALOGUE_IMAGE, CATALOGUE
     why = result.missing.pop("gflops", "not counted")
-    result.note(f"GFLOPs are the catalogue's count for a 640x480 image; in this run they were {why}")
+    result.note(f"GFLOPs are the catalogue's count for a {CATALOGUE_IMAGE} image; in this run they were {why}")
 
 
 def _declared_gflops(declared: float | None, info: dict[str, Any], result: ModelResult) -> None:
@@ -366,7 +364,7 @@ def _declared_gflops(declared: float | None, info: dict[str, Any], result: Model
         return
     counted = info["gflops"]
     if counted is None:
-        info["gflops"], info["gflops_source"] = float(declared), "declared by the plugin"
+        info["gflops"], info["gflops_source"] = float(declared), DECLARED
         info["gflops_image"] = None  # the plugin's figure, for its own input size
         result.missing.pop("gflops", None)
     elif abs(declared - counted) > 0.1 * counted:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo.context import describe_host, other_hardware
+from zoo.flops import CATALOGUE, CATALOGUE_IMAGE, DECLARED
 from zoo.report import fmt
 from zoo.report.gallery import inside
 from zoo.report.runs import Run, RunSource, Series
@@ -173,10 +174,10 @@ def _gflops(info: Info) -> str:
     """GFLOPs of one forward pass: counted by torch on the run's first image, as the plugin declares them, or the
     catalogue's count where none was counted in the run."""
     value = fmt.one_decimal(info.gflops)
-    if info.gflops is not None and info.gflops_source == "declared by the plugin":
+    if info.gflops is not None and info.gflops_source == DECLARED:
         return f"{value} (declared by the plugin)"
-    if info.gflops is not None and (info.gflops_source or "").startswith("the catalogue's"):
-        return f"{value} on a 640x480 image (the catalogue's count; none was counted in this run)"
+    if info.gflops is not None and info.gflops_source == CATALOGUE:
+        return f"{value} on a {CATALOGUE_IMAGE} image (the catalogue's count; none was counted in this run)"
     return f"{value} on a {info.gflops_image or '?'} image"
 
 
