@@ -90,9 +90,12 @@ def finetune(detector: Any, session: Any) -> Any:
         processor.save_pretrained(path)
         return path
 
+    def set_lr(epoch: int) -> None:
+        _set_lr(optimizer, groups, epoch, session)
+
     session.start(save())  # the model before its first step
-    step = run_epochs(session, optimizer, rng, loss_of, save, epoch_start=lambda epoch: _set_lr(optimizer, groups,
-                      epoch, session), clip=(list(module.parameters()), RECIPE["clip_max_norm"]))  # fmt: skip
+    clip = (list(module.parameters()), RECIPE["clip_max_norm"])
+    step = run_epochs(session, optimizer, rng, loss_of, save, epoch_start=set_lr, clip=clip)
     library = {**RECIPE, "batch": settings.batch, "steps": step, "processor": type(processor).__name__,
                "size": dict(processor.size), "transformers": transformers.__version__}  # fmt: skip
     return Finetuned(CHECKPOINT, base, library)
